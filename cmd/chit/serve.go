@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/spf13/cobra"
+
+	"github.com/chitdev/chit/internal/clock"
+	"github.com/chitdev/chit/internal/fault"
+	"github.com/chitdev/chit/internal/pgstore"
+	"github.com/chitdev/chit/migrations"
+	"github.com/chitdev/chit/tenants"
+	"github.com/chitdev/chit/tenants/keyring"
+	"github.com/chitdev/chit/web"
+)
+
+// demoTenant is created on first run with --demo, so a new user sees a
+// working issuer at once.
+var demoTenant = tenants.CreateParams{Slug: "demo", TrustDomain: "demo.chit.local"}
+
+func (a *app) serveCommand() *cobra.Command {
+	var addr, baseURL string
+	var demo bool
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the API, OAuth endpoints, console and metrics",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.serve(cmd.Context(), addr, baseURL, demo)
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
+	cmd.Flags().StringVar(&baseURL, "base-url", "", "public URL issuers are built from, shared by all replicas (default http://ADDR)")
+	cmd.Flags().BoolVar(&demo, "demo", false, "on an empty database, create the demo tenant and print its URLs")
+	return cmd
+}
+
+func (a *app) serve(ctx context.Context, addr, baseURL string, demo bool) error {
+	log := a.logger()
+	if baseURL != "" {
+		if _, err := web.ParseBaseURL(baseURL); err != nil {
+			return &exitError{code: 2, err: err}
+		}
+	}
+	kek, err := keyring.LoadKEK(a.env.Getenv("CHIT_KEK_FILE"))
+	if err != nil {
+		return err
+	}
+	db, err := a.openDB(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if pending, err := migrations.Pending(ctx, db.Pool); err != nil || pending {
+		return fmt.Errorf("the database schema is not current: run `chit migrate` first")
+	}
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	base := baseURL
+	if base == "" {
+		base = "http://" + ln.Addr().String()
+	}
+
+	keys := keyring.New(db, kek, clock.System)
+	svc := tenants.NewService(db, keys, clock.System)
+	srv, err := web.New(web.Config{BaseURL: base, Version: version}, web.Deps{
+		Tenants: svc,
+		Keys:    keys,
+		Ready:   readiness(db),
+		Logger:  log,
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	log.Info("serving", slog.String("addr", ln.Addr().String()), slog.String("base_url", base), slog.String("version", version))
+	if demo {
+		if err := a.ensureDemo(ctx, svc, base); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	if a.env.Ready != nil {
+		a.env.Ready <- ln.Addr().String()
+	}
+	err = srv.Serve(ctx, ln)
+	log.Info("stopped")
+	return err
+}
+
+// readiness reports whether this replica can serve requests.
+func readiness(db *pgstore.DB) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		if err := db.Pool.Ping(ctx); err != nil {
+			return errors.New("database unreachable")
+		}
+		pending, err := migrations.Pending(ctx, db.Pool)
+		if err != nil {
+			return errors.New("cannot read the schema version")
+		}
+		if pending {
+			return errors.New("migrations pending")
+		}
+		return nil
+	}
+}
+
+// ensureDemo creates the demo tenant when the database has no tenant yet,
+// and prints where its issuer is.
+func (a *app) ensureDemo(ctx context.Context, svc *tenants.Service, base string) error {
+	list, err := svc.List(ctx)
+	if err != nil {
+		return err
+	}
+	created := false
+	if len(list) == 0 {
+		_, err := svc.Create(ctx, demoTenant)
+		// Another replica starting at the same moment may have won.
+		if err != nil && fault.KindOf(err) != fault.Conflict {
+			return fmt.Errorf("create demo tenant: %w", err)
+		}
+		created = err == nil
+	}
+	t, err := svc.BySlug(ctx, demoTenant.Slug)
+	if fault.KindOf(err) == fault.NotFound {
+		return nil // tenants exist, none of them the demo
+	} else if err != nil {
+		return err
+	}
+	verb := "demo tenant"
+	if created {
+		verb = "created demo tenant"
+	}
+	issuer := t.Issuer(base)
+	fmt.Fprintf(a.env.Stdout, "%s %q (trust domain %s)\n  issuer:    %s\n  discovery: %s/.well-known/oauth-authorization-server\n  jwks:      %s/jwks.json\n",
+		verb, t.Slug, t.TrustDomain.Name(), issuer, issuer, issuer)
+	return nil
+}
