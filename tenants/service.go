@@ -26,6 +26,9 @@ func NewService(db *pgstore.DB, keys *keyring.Keyring, clk clock.Clock) *Service
 	return &Service{db: db, keys: keys, clock: clk}
 }
 
+// DB is the database the service works in.
+func (s *Service) DB() *pgstore.DB { return s.db }
+
 // Keys is the keyring the service creates tenants' keys in.
 func (s *Service) Keys() *keyring.Keyring { return s.keys }
 

@@ -56,3 +56,36 @@ func (m *httpMetrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		return nil
 	}
 }
+
+// credentialMetrics are SPEC §6's issuing-side metrics.
+type credentialMetrics struct {
+	issuance          *prometheus.HistogramVec
+	denials           *prometheus.CounterVec
+	scopeRejections   prometheus.Counter
+	denialsUnrecorded prometheus.Counter
+	delegationDepth   prometheus.Histogram
+}
+
+func newCredentialMetrics(reg prometheus.Registerer) *credentialMetrics {
+	m := &credentialMetrics{
+		issuance: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "chit_token_issuance_seconds", Help: "Token endpoint latency of successful issuance, by grant.",
+			Buckets: tokenLatencyBuckets,
+		}, []string{"grant"}),
+		denials: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chit_denials_total", Help: "Refused requests by the check that failed.",
+		}, []string{"check"}),
+		scopeRejections: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chit_scope_rejections_total", Help: "Requests refused for asking more scope than held (rate: divide by issuance count).",
+		}),
+		denialsUnrecorded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chit_denials_unrecorded_total", Help: "Refusals over the per-tenant recording budget: answered, counted, not written.",
+		}),
+		delegationDepth: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "chit_delegation_depth", Help: "Depth of newly registered agents (1 = launched by an orchestrator).",
+			Buckets: []float64{1, 2, 3, 4, 5, 6, 8, 12, 16},
+		}),
+	}
+	reg.MustRegister(m.issuance, m.denials, m.scopeRejections, m.denialsUnrecorded, m.delegationDepth)
+	return m
+}

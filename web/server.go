@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/chitdev/chit/oauth"
 	"github.com/chitdev/chit/tenants"
 	"github.com/chitdev/chit/tenants/keyring"
 )
@@ -57,6 +58,7 @@ type KeyPublisher interface {
 
 // Deps are what the handlers need from the rest of chit.
 type Deps struct {
+	OAuth    *oauth.Service
 	Tenants  TenantDirectory
 	Keys     KeyPublisher
 	Ready    func(ctx context.Context) error // nil when ready to serve
@@ -66,10 +68,12 @@ type Deps struct {
 
 // Server is chit's HTTP server.
 type Server struct {
-	cfg  Config
-	deps Deps
-	log  *slog.Logger
-	echo *echo.Echo
+	cfg     Config
+	deps    Deps
+	log     *slog.Logger
+	echo    *echo.Echo
+	metrics *credentialMetrics
+	budget  denialBudget
 }
 
 // New builds the server and its routes.
@@ -91,6 +95,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	e.HTTPErrorHandler = s.errorHandler
 
 	metrics := newHTTPMetrics(deps.Registry)
+	s.metrics = newCredentialMetrics(deps.Registry)
 	e.Use(
 		middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: func() string { return uuid.NewString() }}),
 		metrics.middleware,
@@ -115,6 +120,23 @@ func (s *Server) routes() {
 	t := e.Group("/t/:tenant", s.withTenant)
 	t.GET("/.well-known/oauth-authorization-server", s.metadata)
 	t.GET("/jwks.json", s.jwks)
+	if s.deps.OAuth == nil {
+		return
+	}
+	t.POST("/oauth2/token", s.token)
+	t.POST("/oauth2/introspect", s.introspect)
+	t.POST("/oauth2/revoke", s.revoke)
+
+	v1 := t.Group("/v1")
+	v1.POST("/agents/challenge", s.challenge)
+	v1.POST("/agents/register", s.register)
+	api := v1.Group("", s.withBearer)
+	api.POST("/tasks", s.createTask)
+	api.POST("/tasks/:task_id/launch-tokens", s.taskLaunchToken)
+	api.POST("/tasks/:task_id/complete", s.completeTask)
+	api.POST("/agents/:agent_id/launch-tokens", s.agentLaunchToken)
+	api.POST("/agents/:agent_id/heartbeat", s.heartbeat)
+	api.GET("/denials/:denial_id", s.denial)
 }
 
 // Handler is the server as an http.Handler, for tests.

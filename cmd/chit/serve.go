@@ -7,14 +7,17 @@ import (
 	"log/slog"
 	"net"
 
+	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
 	"github.com/chitdev/chit/internal/clock"
 	"github.com/chitdev/chit/internal/fault"
 	"github.com/chitdev/chit/internal/pgstore"
 	"github.com/chitdev/chit/migrations"
+	"github.com/chitdev/chit/oauth"
 	"github.com/chitdev/chit/tenants"
 	"github.com/chitdev/chit/tenants/keyring"
+	"github.com/chitdev/chit/tenants/policy"
 	"github.com/chitdev/chit/web"
 )
 
@@ -70,7 +73,16 @@ func (a *app) serve(ctx context.Context, addr, baseURL string, demo bool) error 
 
 	keys := keyring.New(db, kek, clock.System)
 	svc := tenants.NewService(db, keys, clock.System)
+	gov, err := policy.New(ctx, db, clock.System, log)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("load governance policy: %w", err)
+	}
+	defer gov.Close()
+	credentials := oauth.NewService(oauth.Config{DB: db, Keys: keys, Clock: clock.System, Policy: governor{gov},
+		Logger: log, BaseURL: base})
 	srv, err := web.New(web.Config{BaseURL: base, Version: version}, web.Deps{
+		OAuth:   credentials,
 		Tenants: svc,
 		Keys:    keys,
 		Ready:   readiness(db),
@@ -93,6 +105,14 @@ func (a *app) serve(ctx context.Context, addr, baseURL string, demo bool) error 
 	err = srv.Serve(ctx, ln)
 	log.Info("stopped")
 	return err
+}
+
+// governor adapts the Casbin governance service to what issuance asks.
+type governor struct{ p *policy.Service }
+
+func (g governor) CheckTask(tenantID uuid.UUID, clientID string, scopes, audiences []string) oauth.TaskGrant {
+	d := g.p.CheckTask(tenantID, clientID, scopes, audiences)
+	return oauth.TaskGrant{Allowed: d.Allowed, Missing: d.Missing, Rule: d.Rule, Closest: d.Closest}
 }
 
 // readiness reports whether this replica can serve requests.

@@ -1,0 +1,140 @@
+package oauth
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/chitdev/chit/tenants"
+)
+
+// Introspection is an RFC 7662 response. An inactive token says nothing
+// else, whatever the reason.
+type Introspection struct {
+	Active    bool     `json:"active"`
+	Scope     string   `json:"scope,omitempty"`
+	ClientID  string   `json:"client_id,omitempty"`
+	TokenType string   `json:"token_type,omitempty"`
+	Exp       int64    `json:"exp,omitempty"`
+	Iat       int64    `json:"iat,omitempty"`
+	Nbf       int64    `json:"nbf,omitempty"`
+	Sub       string   `json:"sub,omitempty"`
+	Aud       []string `json:"aud,omitempty"`
+	Iss       string   `json:"iss,omitempty"`
+	Jti       string   `json:"jti,omitempty"`
+	Act       *Actor   `json:"act,omitempty"`
+	TaskID    string   `json:"task_id,omitempty"`
+	AgentID   string   `json:"agent_id,omitempty"`
+}
+
+// Introspect authenticates the calling resource server (a client assertion,
+// or its own access token as a bearer) and reports whether token is live
+// now: signature, expiry and every level of revocation.
+func (s *Service) Introspect(ctx context.Context, t *tenants.Tenant, r *http.Request) (*Introspection, *Denial, error) {
+	form := r.PostForm
+	for k, v := range form {
+		if k != "token" && k != "token_type_hint" && k != "client_assertion" && k != "client_assertion_type" && k != "client_id" {
+			return nil, deny(CheckFormat, "unknown parameter "+clipParam(k)), nil
+		}
+		if len(v) > 1 {
+			return nil, deny(CheckFormat, "parameter "+clipParam(k)+" is repeated"), nil
+		}
+	}
+	var client *Client
+	var d *Denial
+	if bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && form.Get("client_assertion") == "" {
+		// A resource server may present its own client_credentials token,
+		// which spares it a signed assertion (and chit a write) per call.
+		caller, cd, err := s.AuthenticateBearer(ctx, t, bearer)
+		if err != nil {
+			return nil, nil, err
+		}
+		if cd != nil {
+			cd.OAuthError = ErrInvalidClient
+			return nil, cd, nil
+		}
+		if caller.IsAgent() {
+			return nil, clientDenial(CheckPolicy, "agents cannot introspect"), nil
+		}
+		client = &Client{ID: caller.ClientID, Kind: caller.Kind}
+	} else {
+		err := s.db.InTenantTx(ctx, t.ID, func(tx pgx.Tx) error {
+			client, d = s.AuthenticateClient(ctx, tx, t, form.Get("client_assertion_type"), form.Get("client_assertion"))
+			if d != nil {
+				return d
+			}
+			return nil
+		})
+		if d != nil {
+			return nil, d, nil
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	if client.Kind != KindResourceServer {
+		d := &Denial{Check: CheckPolicy, Reason: "only resource-server clients may introspect", OAuthError: ErrUnauthorizedClient,
+			Status: http.StatusForbidden, ClientID: client.ID}
+		return nil, d, nil
+	}
+	raw := form.Get("token")
+	if raw == "" {
+		return nil, deny(CheckFormat, "token is required"), nil
+	}
+	claims, d := VerifyAccessToken(raw, s.keyLookup(ctx, t), s.Issuer(t), s.clock.Now())
+	if d != nil {
+		return &Introspection{Active: false}, nil, nil
+	}
+	err := s.db.InTenantTx(ctx, t.ID, func(tx pgx.Tx) error {
+		var err error
+		d, err = checkLive(ctx, tx, claims.JTI())
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if d != nil {
+		return &Introspection{Active: false}, nil, nil
+	}
+	return &Introspection{Active: true, Scope: claims.Scope, ClientID: claims.ClientID, TokenType: "Bearer",
+		Exp: claims.Expiry, Iat: claims.IssuedAt, Nbf: claims.NotBefore, Sub: claims.Subject, Aud: claims.Audience,
+		Iss: claims.Issuer, Jti: claims.ID, Act: claims.Act, TaskID: claims.TaskID, AgentID: claims.AgentID}, nil, nil
+}
+
+// Revoke serves RFC 7009 for tenant t: client-authenticated.
+func (s *Service) Revoke(ctx context.Context, t *tenants.Tenant, form url.Values) (*Denial, error) {
+	for k, v := range form {
+		if k != "token" && k != "token_type_hint" && k != "client_assertion" && k != "client_assertion_type" && k != "client_id" {
+			return deny(CheckFormat, "unknown parameter "+clipParam(k)), nil
+		}
+		if len(v) > 1 {
+			return deny(CheckFormat, "parameter "+clipParam(k)+" is repeated"), nil
+		}
+	}
+	if form.Get("token") == "" {
+		return deny(CheckFormat, "token is required"), nil
+	}
+	var d *Denial
+	err := s.db.InTenantTx(ctx, t.ID, func(tx pgx.Tx) error {
+		client, cd := s.AuthenticateClient(ctx, tx, t, form.Get("client_assertion_type"), form.Get("client_assertion"))
+		if cd != nil {
+			d = cd
+			return cd
+		}
+		var err error
+		if d, err = s.RevokeToken(ctx, tx, t, client, form.Get("token")); err != nil {
+			return err
+		}
+		if d != nil {
+			return d
+		}
+		return nil
+	})
+	if d != nil {
+		return d, nil
+	}
+	return nil, err
+}
