@@ -35,6 +35,7 @@ func newRootCommand(env *Env) *cobra.Command {
 		a.migrateCommand(),
 		a.tenantCommand(),
 		a.keyCommand(),
+		a.clientCommand(),
 	)
 	return root
 }
