@@ -26,7 +26,7 @@ BASE_URL ?= http://$(ADDR)
 KEK := .data/kek
 
 .DEFAULT_GOAL := build
-.PHONY: build run test lint generate kek db-stop clean compose-up
+.PHONY: build run test lint generate kek db-stop clean compose-up bench
 
 build:
 	$(GO) build -o bin/chit ./cmd/chit
@@ -103,3 +103,7 @@ clean:
 # container runs as the invoking user to be able to read it (see compose.yaml).
 compose-up: $(KEK)
 	CHIT_UID="$$(id -u)" CHIT_GID="$$(id -g)" docker compose up --build
+
+# Go benchmarks and a load run against a real server and the durable local PostgreSQL.
+bench:
+	scripts/bench

@@ -17,14 +17,17 @@ import (
 const RevocationChannel = "chit_revocations"
 
 type revocation struct {
-	ID     uuid.UUID
-	Level  string
-	Target string
-	TaskID uuid.UUID
-	Reason string
-	By     string
-	Count  int
-	At     time.Time
+	ID      uuid.UUID
+	Level   string
+	Target  string
+	TaskID  uuid.UUID
+	AgentID uuid.UUID
+	Reason  string // free text: in the feed, only hashed in the audit trail
+	Code    string // why, as a fixed word: renewed, rfc7009, task_completed, liveness, requested
+	By      string
+	Count   int
+	At      time.Time
+	Detail  map[string]any // identifiers only
 }
 
 // recordRevocation appends the revocation to the feed, its audit event, and
@@ -37,16 +40,20 @@ func (s *Service) recordRevocation(ctx context.Context, tx pgx.Tx, t *tenants.Te
 	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, RevocationChannel, t.ID.String()); err != nil {
 		return err
 	}
+	detail := map[string]any{"level": r.Level, "target": r.Target, "revoked_count": r.Count, "code": r.Code,
+		"reason_sha256": audit.Hash("reason", r.Reason)}
+	for k, v := range r.Detail {
+		detail[k] = v
+	}
 	return audit.Append(ctx, tx, t.ID, audit.Event{Time: r.At, Type: audit.Revoked, Actor: r.By, TaskID: r.TaskID,
-		RevocationID: r.ID, Detail: map[string]any{"level": r.Level, "target": r.Target, "revoked_count": r.Count,
-			"reason_sha256": audit.Hash("reason", r.Reason)}})
+		AgentID: r.AgentID, RevocationID: r.ID, Detail: detail})
 }
 
 // RevokeToken is RFC 7009 revocation by the orchestrator that owns the
 // token's task (or the client that holds it). An unknown or invalid token
 // is not an error (RFC 7009 §2.2); someone else's token is a denial.
 func (s *Service) RevokeToken(ctx context.Context, tx pgx.Tx, t *tenants.Tenant, c *Client, raw string) (*Denial, error) {
-	claims, d := verifyAccessTokenSignature(raw, s.keyLookup(ctx, t), s.Issuer(t))
+	claims, d := verifyAccessTokenSignature(raw, s.keyLookup(ctx, tx, t), s.Issuer(t))
 	if d != nil {
 		return nil, nil
 	}
@@ -65,7 +72,7 @@ func (s *Service) RevokeToken(ctx context.Context, tx pgx.Tx, t *tenants.Tenant,
 	}
 	taskID, _ := uuid.Parse(claims.TaskID)
 	return nil, s.recordRevocation(ctx, tx, t, revocation{ID: revID, Level: "token", Target: claims.ID, TaskID: taskID,
-		Reason: "revoked by its orchestrator (RFC 7009)", By: "client:" + c.ID, Count: 1, At: now})
+		Reason: "revoked by its orchestrator (RFC 7009)", Code: "rfc7009", By: "client:" + c.ID, Count: 1, At: now})
 }
 
 // CompleteTask ends a task: every credential under it is revoked at once
@@ -124,7 +131,7 @@ func (s *Service) CompleteTask(ctx context.Context, t *tenants.Tenant, caller *C
 			return err
 		}
 		return s.recordRevocation(ctx, tx, t, revocation{ID: revID, Level: "task", Target: taskID.String(), TaskID: taskID,
-			Reason: "task completed", By: by, Count: count, At: now})
+			Reason: "task completed", Code: "task_completed", By: by, Count: count, At: now})
 	})
 	return count, err
 }

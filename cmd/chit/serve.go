@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
@@ -19,6 +20,7 @@ import (
 	"github.com/chitdev/chit/tenants/keyring"
 	"github.com/chitdev/chit/tenants/policy"
 	"github.com/chitdev/chit/web"
+	"github.com/chitdev/chit/worker"
 )
 
 // demoTenant is created on first run with --demo, so a new user sees a
@@ -53,7 +55,13 @@ func (a *app) serve(ctx context.Context, addr, baseURL string, demo bool) error 
 	if err != nil {
 		return err
 	}
-	db, err := a.openDB(ctx)
+	dbURL, err := a.databaseURL()
+	if err != nil {
+		return err
+	}
+	// Enough connections for every request in flight to hold one; no
+	// request ever needs two at once.
+	db, err := pgstore.Open(ctx, dbURL, pgstore.Options{MaxConns: 32})
 	if err != nil {
 		return err
 	}
@@ -99,10 +107,24 @@ func (a *app) serve(ctx context.Context, addr, baseURL string, demo bool) error 
 			return err
 		}
 	}
+	jobs, err := worker.New(worker.Deps{Pool: db.Pool, Tenants: svc, OAuth: credentials, Logger: log})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if err := jobs.Start(ctx); err != nil {
+		ln.Close()
+		return fmt.Errorf("start background jobs: %w", err)
+	}
 	if a.env.Ready != nil {
 		a.env.Ready <- ln.Addr().String()
 	}
 	err = srv.Serve(ctx, ln)
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if stopErr := jobs.Stop(stopCtx); stopErr != nil {
+		log.Warn("background jobs did not stop cleanly", "error", stopErr)
+	}
 	log.Info("stopped")
 	return err
 }

@@ -134,13 +134,23 @@ func (k *Keyring) Rotate(ctx context.Context, tenantID uuid.UUID, publishFor tim
 
 // Signer returns the tenant's active signing key.
 func (k *Keyring) Signer(ctx context.Context, tenantID uuid.UUID) (*Signer, error) {
+	var s *Signer
+	err := k.db.InTenantTx(ctx, tenantID, func(tx pgx.Tx) error {
+		var err error
+		s, err = k.SignerTx(ctx, tx, tenantID)
+		return err
+	})
+	return s, err
+}
+
+// SignerTx is Signer inside tx, which must be scoped to tenantID: a request
+// that already holds a connection never waits for a second one.
+func (k *Keyring) SignerTx(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID) (*Signer, error) {
 	var kid string
 	var sealed []byte
-	err := k.db.InTenantTx(ctx, tenantID, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `
+	err := pgstore.Interpret(tx.QueryRow(ctx, `
 			SELECT kid, sealed_private_key FROM signing_keys
-			 WHERE retired_at IS NULL`).Scan(&kid, &sealed)
-	})
+			 WHERE retired_at IS NULL`).Scan(&kid, &sealed))
 	if err != nil {
 		if fault.KindOf(err) == fault.NotFound {
 			return nil, fault.New(fault.Internal, "tenant has no active signing key")
@@ -181,6 +191,21 @@ func (k *Keyring) All(ctx context.Context, tenantID uuid.UUID) ([]PublicKey, err
 func (k *Keyring) list(ctx context.Context, tenantID uuid.UUID, publishedOnly bool) ([]PublicKey, error) {
 	var keys []PublicKey
 	err := k.db.InTenantTx(ctx, tenantID, func(tx pgx.Tx) error {
+		var err error
+		keys, err = k.listTx(ctx, tx, publishedOnly)
+		return err
+	})
+	return keys, err
+}
+
+// PublishedTx is Published inside tx, which must be scoped to the tenant.
+func (k *Keyring) PublishedTx(ctx context.Context, tx pgx.Tx) ([]PublicKey, error) {
+	return k.listTx(ctx, tx, true)
+}
+
+func (k *Keyring) listTx(ctx context.Context, tx pgx.Tx, publishedOnly bool) ([]PublicKey, error) {
+	var keys []PublicKey
+	err := func() error {
 		rows, err := tx.Query(ctx, `
 			SELECT kid, public_key, created_at, retired_at, publish_until
 			  FROM signing_keys
@@ -197,8 +222,8 @@ func (k *Keyring) list(ctx context.Context, tenantID uuid.UUID, publishedOnly bo
 			return p, err
 		})
 		return err
-	})
-	return keys, err
+	}()
+	return keys, pgstore.Interpret(err)
 }
 
 // aad binds a sealed key to its tenant and kid, so a sealed blob copied onto

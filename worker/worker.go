@@ -1,0 +1,151 @@
+// Package worker holds chit's background jobs on River: expiry sweeps and
+// agent liveness. Periodic jobs are scheduled by River's elected leader
+// only, so several replicas never sweep twice at once; any replica works them.
+package worker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/chitdev/chit/migrations"
+	"github.com/chitdev/chit/oauth"
+	"github.com/chitdev/chit/tenants"
+)
+
+// Intervals of the periodic jobs.
+const (
+	SweepInterval    = 30 * time.Second
+	LivenessInterval = 5 * time.Second
+)
+
+// Deps are what the jobs work with.
+type Deps struct {
+	Pool    *pgxpool.Pool
+	Tenants *tenants.Service
+	OAuth   *oauth.Service
+	Logger  *slog.Logger
+}
+
+// New builds the River client with chit's workers and periodic jobs.
+// Start it with Start and stop it with Stop.
+func New(d Deps) (*river.Client[pgx.Tx], error) {
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &SweepWorker{deps: d})
+	river.AddWorker(workers, &LivenessWorker{deps: d})
+	client, err := river.NewClient[pgx.Tx](riverpgxv5.New(d.Pool), &river.Config{
+		Schema:  migrations.RiverSchema,
+		Logger:  slog.New(quiet{d.Logger.Handler()}),
+		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}},
+		Workers: workers,
+		PeriodicJobs: []*river.PeriodicJob{
+			river.NewPeriodicJob(river.PeriodicInterval(SweepInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return SweepArgs{}, nil },
+				&river.PeriodicJobOpts{ID: SweepArgs{}.Kind(), RunOnStart: true}),
+			river.NewPeriodicJob(river.PeriodicInterval(LivenessInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return LivenessArgs{}, nil },
+				&river.PeriodicJobOpts{ID: LivenessArgs{}.Kind(), RunOnStart: true}),
+		},
+		JobTimeout: time.Minute,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("river client: %w", err)
+	}
+	return client, nil
+}
+
+// SweepArgs: purge expired challenges, launch tokens, assertion ids,
+// long-expired tokens and old denials, for every tenant.
+type SweepArgs struct{}
+
+// Kind implements river.JobArgs.
+func (SweepArgs) Kind() string { return "chit.sweep_expired" }
+
+// InsertOpts: one pending sweep at a time is enough.
+func (SweepArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByPeriod: SweepInterval}}
+}
+
+// SweepWorker works SweepArgs.
+type SweepWorker struct {
+	river.WorkerDefaults[SweepArgs]
+	deps Deps
+}
+
+// Work sweeps every tenant in bounded batches.
+func (w *SweepWorker) Work(ctx context.Context, _ *river.Job[SweepArgs]) error {
+	return forEachTenant(ctx, w.deps, func(t *tenants.Tenant) error {
+		c, err := w.deps.OAuth.SweepExpired(ctx, t)
+		if err != nil {
+			return err
+		}
+		if c != (oauth.SweepCounts{}) {
+			w.deps.Logger.InfoContext(ctx, "swept expired state", "tenant", t.Slug.String(), "challenges", c.Challenges,
+				"launch_tokens", c.LaunchTokens, "assertions", c.Assertions, "tokens", c.Tokens, "denials", c.Denials)
+		}
+		return nil
+	})
+}
+
+// LivenessArgs: revoke agents silent longer than their tenant's liveness window.
+type LivenessArgs struct{}
+
+// Kind implements river.JobArgs.
+func (LivenessArgs) Kind() string { return "chit.liveness" }
+
+// InsertOpts: one pending liveness check at a time.
+func (LivenessArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByPeriod: LivenessInterval}}
+}
+
+// LivenessWorker works LivenessArgs.
+type LivenessWorker struct {
+	river.WorkerDefaults[LivenessArgs]
+	deps Deps
+}
+
+// Work revokes silent agents of every tenant.
+func (w *LivenessWorker) Work(ctx context.Context, _ *river.Job[LivenessArgs]) error {
+	return forEachTenant(ctx, w.deps, func(t *tenants.Tenant) error {
+		n, err := w.deps.OAuth.RevokeSilentAgents(ctx, t)
+		if n > 0 {
+			w.deps.Logger.InfoContext(ctx, "revoked silent agents", "tenant", t.Slug.String(), "agents", n)
+		}
+		return err
+	})
+}
+
+// forEachTenant runs fn per tenant; one tenant's failure does not stop the others.
+func forEachTenant(ctx context.Context, d Deps, fn func(*tenants.Tenant) error) error {
+	list, err := d.Tenants.List(ctx)
+	if err != nil {
+		return err
+	}
+	var first error
+	for _, t := range list {
+		if err := fn(t); err != nil {
+			d.Logger.ErrorContext(ctx, "background job failed for tenant", "tenant", t.Slug.String(), "error", err)
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	return first
+}
+
+// quiet passes on River's warnings and errors only; its routine
+// bookkeeping would drown chit's own logs.
+type quiet struct{ slog.Handler }
+
+func (q quiet) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && q.Handler.Enabled(ctx, l)
+}
+
+func (q quiet) WithAttrs(attrs []slog.Attr) slog.Handler { return quiet{q.Handler.WithAttrs(attrs)} }
+func (q quiet) WithGroup(name string) slog.Handler       { return quiet{q.Handler.WithGroup(name)} }
