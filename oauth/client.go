@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
@@ -113,9 +114,13 @@ func (s *Service) AuthenticateClient(ctx context.Context, tx pgx.Tx, t *tenants.
 		d.OAuthError, d.Status = ErrInvalidClient, http.StatusUnauthorized
 		return nil, d
 	}
+	if !validClientID(a.Subject()) {
+		// Not even the shape of a client_id (the database would refuse the text).
+		return nil, clientDenial(CheckFormat, "assertion subject is not a client_id").with("a registered client_id", a.Subject())
+	}
 	c, err := s.clientTx(ctx, tx, a.Subject())
 	if err != nil {
-		if fault.KindOf(err) == fault.NotFound {
+		if errors.Is(err, pgx.ErrNoRows) || fault.KindOf(err) == fault.NotFound {
 			return nil, clientDenial(CheckSignature, "no such client in this tenant").with("a registered client_id", a.Subject())
 		}
 		return nil, &Denial{Check: CheckFormat, Reason: "client lookup failed", OAuthError: "server_error", Status: 500}
@@ -130,6 +135,19 @@ func (s *Service) AuthenticateClient(ctx context.Context, tx pgx.Tx, t *tenants.
 		return nil, d
 	}
 	return c, nil
+}
+
+// validClientID is the shape the clients table allows: ^[a-z0-9][a-z0-9-]{0,62}$.
+func validClientID(id string) bool {
+	if len(id) == 0 || len(id) > 63 || id[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
 }
 
 // useAssertionID records an assertion's jti as used; a second use, also a

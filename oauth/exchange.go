@@ -85,7 +85,11 @@ func (s *Service) verifyAgentAssertion(ctx context.Context, tx pgx.Tx, t *tenant
 	}
 	ref, err := ParseAgentRef(t.TrustDomain, a.Subject())
 	if err != nil {
-		return nil, ref, deny(CheckFormat, "assertion subject is not an agent of this tenant").with("spiffe://"+t.TrustDomain.Name()+"/agent/...", a.Subject()), nil
+		check := CheckFormat
+		if inOtherTrustDomain(t.TrustDomain, a.Subject()) {
+			check = CheckTenant
+		}
+		return nil, ref, deny(check, "assertion subject is not an agent of this tenant").with("spiffe://"+t.TrustDomain.Name()+"/agent/...", a.Subject()), nil
 	}
 	agent, err := agentTx(ctx, tx, ref)
 	if err == pgx.ErrNoRows {

@@ -59,6 +59,12 @@ func ParseAgentRef(td spiffeid.TrustDomain, s string) (AgentRef, error) {
 	return AgentRef{TrustDomain: td, ClientID: segs[1], TaskID: taskID, AgentID: agentID}, nil
 }
 
+// inOtherTrustDomain reports whether s is a SPIFFE ID of a trust domain other than td.
+func inOtherTrustDomain(td spiffeid.TrustDomain, s string) bool {
+	id, err := spiffeid.FromString(s)
+	return err == nil && id.TrustDomain() != td
+}
+
 func splitPath(p string) []string {
 	var out []string
 	start := 1 // go-spiffe paths start with "/"

@@ -210,7 +210,12 @@ func verifyAccessTokenSignature(raw string, keys KeyLookup, issuer string) (*Acc
 	}
 	pub := keys(h.KeyID)
 	if pub == nil {
-		// Another tenant's token, or a key long retired.
+		if iss := unverifiedIssuer(jws.UnsafePayloadWithoutVerification()); iss != "" && iss != issuer {
+			// Another tenant's token (or one claiming to be): say so, from
+			// what the token itself claims and nothing this tenant stores.
+			return nil, deny(CheckTenant, "token was issued by another issuer").with(issuer, iss)
+		}
+		// A key long retired, or a forgery.
 		return nil, deny(CheckSignature, "token was not signed by a key of this tenant").with("a kid of this tenant's JWKS", h.KeyID)
 	}
 	payload, err := jws.Verify(pub)
@@ -228,6 +233,17 @@ func verifyAccessTokenSignature(raw string, keys KeyLookup, issuer string) (*Acc
 		return nil, deny(CheckFormat, "token has no valid jti")
 	}
 	return &c, nil
+}
+
+// unverifiedIssuer reads `iss` from an unverified payload, for a denial trace only.
+func unverifiedIssuer(payload []byte) string {
+	var c struct {
+		Issuer string `json:"iss"`
+	}
+	if json.Unmarshal(payload, &c) != nil {
+		return ""
+	}
+	return c.Issuer
 }
 
 // algOf reads the `alg` of a JWS header for a denial trace, without trusting it.

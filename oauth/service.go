@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -127,17 +129,17 @@ func (s *Service) keyLookup(ctx context.Context, t *tenants.Tenant) KeyLookup {
 
 // RecordDenial stores d's why-denied trace and its audit event in a
 // transaction of their own (the refused request's own changes roll back),
-// and sets d.ID.
+// and sets d.ID once the trace is stored: a denial_id always names a trace.
 func (s *Service) RecordDenial(ctx context.Context, t *tenants.Tenant, endpoint string, d *Denial) error {
-	d.ID = uuid.Must(uuid.NewV7())
+	id := uuid.Must(uuid.NewV7())
 	now := s.clock.Now()
-	return s.db.InTenantTx(ctx, t.ID, func(tx pgx.Tx) error {
+	err := s.db.InTenantTx(ctx, t.ID, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `
 			INSERT INTO denials (tenant_id, id, occurred_at, endpoint, check_name, reason, expected, presented,
 			                     rule, revocation_id, client_id, agent_id, task_id)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-			t.ID, d.ID, now, endpoint, string(d.Check), d.Reason, clip(d.Expected), clip(d.Presented),
-			nullText(d.Rule), nullID(d.RevocationID), nullText(d.ClientID), nullID(d.AgentID), nullID(d.TaskID))
+			t.ID, id, now, clip(endpoint), string(d.Check), clip(d.Reason), clip(d.Expected), clip(d.Presented),
+			nullText(clip(d.Rule)), nullID(d.RevocationID), nullText(clip(d.ClientID)), nullID(d.AgentID), nullID(d.TaskID))
 		if err != nil {
 			return err
 		}
@@ -146,14 +148,19 @@ func (s *Service) RecordDenial(ctx context.Context, t *tenants.Tenant, endpoint 
 		case d.AgentID != uuid.Nil:
 			actor = "agent:" + d.AgentID.String()
 		case d.ClientID != "":
-			actor = "client:" + d.ClientID
+			actor = "client:" + clip(d.ClientID)
 		}
 		return audit.Append(ctx, tx, t.ID, audit.Event{
-			Time: now, Type: audit.Denied, Outcome: audit.Denial, Actor: actor, ClientID: d.ClientID,
-			TaskID: d.TaskID, AgentID: d.AgentID, DenialID: d.ID, RevocationID: d.RevocationID,
-			Detail: map[string]any{"endpoint": endpoint, "check": string(d.Check)},
+			Time: now, Type: audit.Denied, Outcome: audit.Denial, Actor: actor, ClientID: clip(d.ClientID),
+			TaskID: d.TaskID, AgentID: d.AgentID, DenialID: id, RevocationID: d.RevocationID,
+			Detail: map[string]any{"endpoint": clip(endpoint), "check": string(d.Check)},
 		})
 	})
+	if err != nil {
+		return err
+	}
+	d.ID = id
+	return nil
 }
 
 // DenialTrace is a recorded denial as GET /v1/denials/{id} shows it.
@@ -202,9 +209,16 @@ func (s *Service) Denial(ctx context.Context, t *tenants.Tenant, caller *Caller,
 	return &d, nil
 }
 
+// clip makes caller-influenced text storable: valid UTF-8 without NUL
+// (PostgreSQL text holds neither) and at most 512 bytes, cut between runes.
 func clip(s string) string {
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 	if len(s) > 512 {
-		return s[:512]
+		cut := 512
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut]
 	}
 	return s
 }

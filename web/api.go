@@ -41,26 +41,45 @@ func (s *Server) withBearer(next echo.HandlerFunc) echo.HandlerFunc {
 
 func callerOf(c echo.Context) *oauth.Caller { return c.Get(callerKey).(*oauth.Caller) }
 
-// decodeJSON reads a JSON body strictly: right content type, known fields
-// only, one value.
-func decodeJSON(c echo.Context, v any) error {
+// decodeJSON reads a JSON body strictly: right content type, at most
+// MaxBodyBytes, known fields only, one value. A refusal is a recorded
+// denial (check format) like any other.
+func (s *Server) decodeJSON(c echo.Context, v any) error {
 	mt, _, err := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
 	if err != nil || mt != echo.MIMEApplicationJSON {
-		return newProblem(http.StatusUnsupportedMediaType, "the body must be application/json")
+		return s.apiError(c, bodyDenial(http.StatusUnsupportedMediaType, "the body must be application/json"))
+	}
+	if c.Request().ContentLength > MaxBodyBytes {
+		return s.apiError(c, bodyDenial(http.StatusRequestEntityTooLarge, "the body is larger than 1 MiB"))
 	}
 	dec := json.NewDecoder(c.Request().Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return newProblem(http.StatusRequestEntityTooLarge, "the body is larger than 1 MiB")
+		if tooLarge(err) {
+			return s.apiError(c, bodyDenial(http.StatusRequestEntityTooLarge, "the body is larger than 1 MiB"))
 		}
-		return newProblem(http.StatusBadRequest, "malformed JSON body: "+jsonErrorText(err))
+		return s.apiError(c, bodyDenial(http.StatusBadRequest, "malformed JSON body: "+jsonErrorText(err)))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return newProblem(http.StatusBadRequest, "malformed JSON body: trailing data after the object")
+		if tooLarge(err) {
+			return s.apiError(c, bodyDenial(http.StatusRequestEntityTooLarge, "the body is larger than 1 MiB"))
+		}
+		return s.apiError(c, bodyDenial(http.StatusBadRequest, "malformed JSON body: trailing data after the object"))
 	}
 	return nil
+}
+
+// bodyDenial refuses a request body that is too large, of the wrong type or malformed.
+func bodyDenial(status int, reason string) *oauth.Denial {
+	return &oauth.Denial{Check: oauth.CheckFormat, Reason: reason, OAuthError: oauth.ErrInvalidRequest, Status: status}
+}
+
+// tooLarge reports whether reading the body hit MaxBodyBytes (limitBody's
+// reader, or echo's on the routes it guards).
+func tooLarge(err error) bool {
+	var maxBytes *http.MaxBytesError
+	var he *echo.HTTPError
+	return errors.As(err, &maxBytes) || (errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge)
 }
 
 // jsonErrorText names what was wrong without echoing the input.
@@ -88,7 +107,7 @@ func pathID(c echo.Context, name string) (uuid.UUID, error) {
 
 func (s *Server) createTask(c echo.Context) error {
 	var p oauth.TaskParams
-	if err := decodeJSON(c, &p); err != nil {
+	if err := s.decodeJSON(c, &p); err != nil {
 		return err
 	}
 	task, err := s.deps.OAuth.CreateTask(c.Request().Context(), tenantOf(c), callerOf(c), p)
@@ -104,12 +123,12 @@ type scopeBody struct {
 }
 
 // optionalScope reads {scope?}; an empty body means "no narrowing".
-func optionalScope(c echo.Context) (string, error) {
+func (s *Server) optionalScope(c echo.Context) (string, error) {
 	if c.Request().ContentLength == 0 {
 		return "", nil
 	}
 	var b scopeBody
-	if err := decodeJSON(c, &b); err != nil {
+	if err := s.decodeJSON(c, &b); err != nil {
 		return "", err
 	}
 	return b.Scope, nil
@@ -120,7 +139,7 @@ func (s *Server) taskLaunchToken(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	scope, err := optionalScope(c)
+	scope, err := s.optionalScope(c)
 	if err != nil {
 		return err
 	}
@@ -137,7 +156,7 @@ func (s *Server) agentLaunchToken(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	scope, err := optionalScope(c)
+	scope, err := s.optionalScope(c)
 	if err != nil {
 		return err
 	}
@@ -151,7 +170,7 @@ func (s *Server) agentLaunchToken(c echo.Context) error {
 
 func (s *Server) challenge(c echo.Context) error {
 	var p oauth.ChallengeParams
-	if err := decodeJSON(c, &p); err != nil {
+	if err := s.decodeJSON(c, &p); err != nil {
 		return err
 	}
 	ch, err := s.deps.OAuth.StartRegistration(c.Request().Context(), tenantOf(c), p)
@@ -163,7 +182,7 @@ func (s *Server) challenge(c echo.Context) error {
 
 func (s *Server) register(c echo.Context) error {
 	var p oauth.RegisterParams
-	if err := decodeJSON(c, &p); err != nil {
+	if err := s.decodeJSON(c, &p); err != nil {
 		return err
 	}
 	reg, err := s.deps.OAuth.Register(c.Request().Context(), tenantOf(c), p)

@@ -99,6 +99,11 @@ func (s *Server) apiError(c echo.Context, err error) error {
 	if !errors.As(err, &d) {
 		return err
 	}
+	if caller, ok := c.Get(callerKey).(*oauth.Caller); ok && d.ClientID == "" && d.AgentID == uuid.Nil {
+		// A refusal nothing else names is the caller's own: let it read the trace.
+		d.ClientID = caller.ClientID
+		d.AgentID, d.TaskID = caller.AgentID, caller.TaskID
+	}
 	s.record(c, tenantOf(c), d)
 	status := d.Status
 	if status == 0 {

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"mime"
 	"net/http"
 	"time"
@@ -16,17 +15,16 @@ import (
 func parseForm(c echo.Context) *oauth.Denial {
 	mt, _, err := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
 	if err != nil || mt != echo.MIMEApplicationForm {
-		return &oauth.Denial{Check: oauth.CheckFormat, Reason: "the body must be application/x-www-form-urlencoded",
-			OAuthError: oauth.ErrInvalidRequest, Status: http.StatusBadRequest}
+		return bodyDenial(http.StatusBadRequest, "the body must be application/x-www-form-urlencoded")
+	}
+	if c.Request().ContentLength > MaxBodyBytes {
+		return bodyDenial(http.StatusRequestEntityTooLarge, "the body is larger than 1 MiB")
 	}
 	if err := c.Request().ParseForm(); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return &oauth.Denial{Check: oauth.CheckFormat, Reason: "the body is larger than 1 MiB",
-				OAuthError: oauth.ErrInvalidRequest, Status: http.StatusRequestEntityTooLarge}
+		if tooLarge(err) {
+			return bodyDenial(http.StatusRequestEntityTooLarge, "the body is larger than 1 MiB")
 		}
-		return &oauth.Denial{Check: oauth.CheckFormat, Reason: "the body is not valid form encoding",
-			OAuthError: oauth.ErrInvalidRequest, Status: http.StatusBadRequest}
+		return bodyDenial(http.StatusBadRequest, "the body is not valid form encoding")
 	}
 	return nil
 }
