@@ -134,7 +134,7 @@ func (s *Service) Exchange(ctx context.Context, tx pgx.Tx, t *tenants.Tenant, re
 		if req.ActorTokenType != TokenTypeJWT || req.ActorToken == "" {
 			return nil, deny(CheckFormat, "a renewal needs actor_token of type "+TokenTypeJWT), nil
 		}
-		renewed, d = VerifyAccessToken(req.SubjectToken, s.keyLookup(ctx, t), s.Issuer(t), s.clock.Now())
+		renewed, d = VerifyAccessToken(req.SubjectToken, s.keyLookup(ctx, tx, t), s.Issuer(t), s.clock.Now())
 		if d != nil {
 			return nil, d, nil
 		}
@@ -265,7 +265,7 @@ func (s *Service) revokeRenewed(ctx context.Context, tx pgx.Tx, t *tenants.Tenan
 		return deny(CheckRevoked, "the token was already renewed or revoked"), nil
 	}
 	return nil, s.recordRevocation(ctx, tx, t, revocation{ID: revID, Level: "token", Target: old.ID, TaskID: a.task.ID,
-		Reason: "renewed", By: "agent:" + a.ID.String(), Count: 1, At: now})
+		Reason: "renewed", Code: "renewed", AgentID: a.ID, By: "agent:" + a.ID.String(), Count: 1, At: now})
 }
 
 // IssueClientToken issues a client its own access token for the tenant's
@@ -280,7 +280,7 @@ func (s *Service) IssueClientToken(ctx context.Context, tx pgx.Tx, t *tenants.Te
 // issue signs claims and records the token and its audit event in tx.
 func (s *Service) issue(ctx context.Context, tx pgx.Tx, t *tenants.Tenant, claims *AccessClaims, now, exp time.Time,
 	agentID, taskID, renewedFrom uuid.UUID, evType audit.Type, actor string, detail map[string]any) (*IssuedToken, error) {
-	signer, err := s.keys.Signer(ctx, t.ID)
+	signer, err := s.signer(ctx, tx, t)
 	if err != nil {
 		return nil, err
 	}

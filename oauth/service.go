@@ -45,11 +45,21 @@ type Service struct {
 
 	// Published public keys by tenant, refreshed on an unknown kid at most
 	// once a second: verification needs no database round trip.
-	pubMu sync.Mutex
-	pubs  map[uuid.UUID]*pubSet
+	pubMu   sync.Mutex
+	pubs    map[uuid.UUID]*pubSet
+	signers map[uuid.UUID]signerEntry
 
 	provider *fosite.Fosite
 }
+
+// signerEntry is a tenant's active signer as last read. A rotation takes
+// effect here within signerFreshness; the old key stays published far longer.
+type signerEntry struct {
+	signer  *keyring.Signer
+	fetched time.Time
+}
+
+const signerFreshness = time.Second
 
 type pubSet struct {
 	byKID   map[string]ed25519.PublicKey
@@ -75,7 +85,7 @@ func NewService(cfg Config) *Service {
 		cfg.Clock = clock.System
 	}
 	s := &Service{db: cfg.DB, keys: cfg.Keys, clock: cfg.Clock, policy: cfg.Policy, log: cfg.Logger,
-		baseURL: cfg.BaseURL, pubs: map[uuid.UUID]*pubSet{}}
+		baseURL: cfg.BaseURL, pubs: map[uuid.UUID]*pubSet{}, signers: map[uuid.UUID]signerEntry{}}
 	s.provider = newProvider(s)
 	return s
 }
@@ -94,9 +104,30 @@ func (s *Service) assertionAudiences(t *tenants.Tenant) []string {
 	return []string{s.TokenEndpoint(t), s.Issuer(t)}
 }
 
+// signer is the tenant's active signing key, read through tx.
+func (s *Service) signer(ctx context.Context, tx pgx.Tx, t *tenants.Tenant) (*keyring.Signer, error) {
+	now := s.clock.Now()
+	s.pubMu.Lock()
+	e, ok := s.signers[t.ID]
+	s.pubMu.Unlock()
+	if ok && now.Sub(e.fetched) < signerFreshness {
+		return e.signer, nil
+	}
+	signer, err := s.keys.SignerTx(ctx, tx, t.ID)
+	if err != nil {
+		return nil, err
+	}
+	s.pubMu.Lock()
+	s.signers[t.ID] = signerEntry{signer: signer, fetched: now}
+	s.pubMu.Unlock()
+	return signer, nil
+}
+
 // keyLookup finds a tenant's published key by kid, refreshing the cache on
-// a miss no more than once a second (so forged kids cannot flood the database).
-func (s *Service) keyLookup(ctx context.Context, t *tenants.Tenant) KeyLookup {
+// a miss no more than once a second (so forged kids cannot flood the
+// database). tx, when not nil, is the request's transaction: a request
+// holding a connection never waits for a second one.
+func (s *Service) keyLookup(ctx context.Context, tx pgx.Tx, t *tenants.Tenant) KeyLookup {
 	return func(kid string) ed25519.PublicKey {
 		s.pubMu.Lock()
 		set := s.pubs[t.ID]
@@ -111,7 +142,13 @@ func (s *Service) keyLookup(ctx context.Context, t *tenants.Tenant) KeyLookup {
 			}
 		}
 		s.pubMu.Unlock()
-		keys, err := s.keys.Published(ctx, t.ID)
+		var keys []keyring.PublicKey
+		var err error
+		if tx != nil {
+			keys, err = s.keys.PublishedTx(ctx, tx)
+		} else {
+			keys, err = s.keys.Published(ctx, t.ID)
+		}
 		if err != nil {
 			s.log.WarnContext(ctx, "load published keys", "tenant", t.Slug, "error", err)
 			return nil
