@@ -2,6 +2,7 @@ package tenants
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -19,11 +20,26 @@ type Service struct {
 	db    *pgstore.DB
 	keys  *keyring.Keyring
 	clock clock.Clock
+
+	// Tenants by slug, as last read. Every request resolves its tenant, so
+	// this spares a round trip each; a change made elsewhere (the CLI,
+	// another replica) is seen within cacheFreshness.
+	mu    sync.Mutex
+	cache map[string]cachedTenant
 }
+
+type cachedTenant struct {
+	t    Tenant
+	read time.Time
+}
+
+// cacheFreshness bounds how stale a replica's view of a tenant may be
+// (SPEC: changes apply on every replica within 1 s).
+const cacheFreshness = 500 * time.Millisecond
 
 // NewService returns a tenant service.
 func NewService(db *pgstore.DB, keys *keyring.Keyring, clk clock.Clock) *Service {
-	return &Service{db: db, keys: keys, clock: clk}
+	return &Service{db: db, keys: keys, clock: clk, cache: map[string]cachedTenant{}}
 }
 
 // DB is the database the service works in.
@@ -104,6 +120,7 @@ func (s *Service) Update(ctx context.Context, slug string, change SettingsChange
 			int(settings.Liveness/time.Second), now)
 		return err
 	})
+	s.forget(t.Slug)
 	if err != nil {
 		return nil, err
 	}
@@ -117,19 +134,36 @@ func (s *Service) BySlug(ctx context.Context, slug string) (*Tenant, error) {
 	if _, err := ParseSlug(slug); err != nil {
 		return nil, fault.New(fault.NotFound, "no such tenant")
 	}
-	var t *Tenant
-	err := s.db.InTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, selectTenant+` WHERE slug = $1`, slug)
-		if err != nil {
-			return err
-		}
-		t, err = pgx.CollectExactlyOneRow(rows, scanTenant)
-		return err
-	})
-	if fault.KindOf(err) == fault.NotFound {
-		return nil, fault.New(fault.NotFound, "no such tenant")
+	now := time.Now() // wall time, not the domain clock: staleness is real elapsed time
+	s.mu.Lock()
+	c, ok := s.cache[slug]
+	s.mu.Unlock()
+	if ok && now.Sub(c.read) < cacheFreshness {
+		t := c.t // a copy: callers may change theirs
+		return &t, nil
 	}
-	return t, err
+	rows, err := s.db.Pool.Query(ctx, selectTenant+` WHERE slug = $1`, slug)
+	if err != nil {
+		return nil, pgstore.Interpret(err)
+	}
+	t, err := pgx.CollectExactlyOneRow(rows, scanTenant)
+	if err != nil {
+		if fault.KindOf(pgstore.Interpret(err)) == fault.NotFound {
+			return nil, fault.New(fault.NotFound, "no such tenant")
+		}
+		return nil, pgstore.Interpret(err)
+	}
+	s.mu.Lock()
+	s.cache[slug] = cachedTenant{t: *t, read: now}
+	s.mu.Unlock()
+	return t, nil
+}
+
+// forget drops a tenant from the cache after this replica changed it.
+func (s *Service) forget(slug Slug) {
+	s.mu.Lock()
+	delete(s.cache, string(slug))
+	s.mu.Unlock()
 }
 
 // List returns every tenant, by slug.

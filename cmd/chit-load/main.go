@@ -45,8 +45,9 @@ func main() {
 	base := flag.String("base-url", "http://127.0.0.1:8080", "the running server")
 	levels := flag.String("clients", "1,8,32", "concurrency levels")
 	dur := flag.Duration("duration", 5*time.Second, "how long each operation runs at each level")
+	ops := flag.String("ops", "register,exchange,renewal,delegation,introspection", "operations to run")
 	flag.Parse()
-	if err := run(context.Background(), *base, *levels, *dur); err != nil {
+	if err := run(context.Background(), *base, *levels, *ops, *dur); err != nil {
 		fmt.Fprintln(os.Stderr, "chit-load:", err)
 		os.Exit(1)
 	}
@@ -72,7 +73,7 @@ type bench struct {
 	task             string
 }
 
-func run(ctx context.Context, base, levelList string, dur time.Duration) error {
+func run(ctx context.Context, base, levelList, opList string, dur time.Duration) error {
 	var levels []int
 	for _, f := range strings.Split(levelList, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -97,6 +98,9 @@ func run(ctx context.Context, base, levelList string, dur time.Duration) error {
 		{"delegation", b.prepareAgents(func(a *agent) error { return b.delegate(a) })},
 		{"introspection", b.prepareAgents(func(a *agent) error { return b.introspect(a) })},
 	} {
+		if !slices.Contains(strings.Split(opList, ","), op.name) {
+			continue
+		}
 		for _, n := range levels {
 			fn, err := op.prepare(n)
 			if err != nil {

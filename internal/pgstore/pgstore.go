@@ -86,13 +86,17 @@ func (db *DB) InTx(ctx context.Context, fn func(pgx.Tx) error) error {
 
 // InTenantTx runs fn in a transaction scoped to one tenant: row-level
 // security shows and accepts only that tenant's rows.
+//
+// The scope is set in the same round trip as BEGIN: a UUID's text form
+// (hex and hyphens) is safe to place in the statement.
 func (db *DB) InTenantTx(ctx context.Context, tenantID uuid.UUID, fn func(pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		if err := SetTenant(ctx, tx, tenantID); err != nil {
-			return err
-		}
+	if tenantID == uuid.Nil {
+		return fault.New(fault.Internal, "tenant scope without a tenant")
+	}
+	begin := pgx.TxOptions{BeginQuery: "BEGIN; SELECT set_config('" + TenantSetting + "', '" + tenantID.String() + "', true)"}
+	return Interpret(pgx.BeginTxFunc(ctx, db.Pool, begin, func(tx pgx.Tx) error {
 		return Interpret(fn(tx))
-	})
+	}))
 }
 
 // SetTenant scopes the rest of tx to tenantID.
