@@ -33,7 +33,6 @@ type liveState struct {
 	agentRevID     *uuid.UUID
 	taskDone       bool
 	ancestorRevoke *uuid.UUID
-	found          bool
 }
 
 // checkLive verifies in one round trip that the token, its agent, every

@@ -160,6 +160,11 @@ func (s *Service) Exchange(ctx context.Context, tx pgx.Tx, t *tenants.Tenant, re
 	if d := s.agentUsable(agent, now); d != nil {
 		return nil, s.annotate(d, agent, ref), nil
 	}
+	if agent.Depth > t.Settings.MaxDepth {
+		// The tenant lowered its maximum since this agent was launched.
+		return nil, s.annotate(deny(CheckDepth, "the agent's lineage is deeper than the tenant's maximum").
+			with("depth ≤ "+strconv.Itoa(t.Settings.MaxDepth), "depth "+strconv.Itoa(agent.Depth)), agent, ref), nil
+	}
 	scope, err := ceiling.Attenuate(req.Scope)
 	if err != nil {
 		return nil, s.annotate(deny(CheckScope, "requested scope exceeds what is held").with(ceiling.String(), req.Scope.String()), agent, ref), nil

@@ -346,6 +346,31 @@ func TestDepthAfterTenantUpdateRefused(t *testing.T) {
 	require.Equal(t, http.StatusCreated, resp.Status, string(resp.Body))
 }
 
+func TestDepthLoweredRefusesDeeperAgents(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	rootTok := w.agent.Exchange("")
+	child := w.child(t, w.agent, "tickets:read")
+	childTok := child.Exchange("")
+
+	// The tenant lowers its maximum: the depth-2 agent gets no new token,
+	// neither a first exchange nor a renewal; the root agent still does.
+	one := 1
+	w.update(t, tenants.SettingsChange{MaxDepth: &one})
+	before := snapshot(t, w.tn)
+	for _, form := range []url.Values{child.ExchangeForm(""), child.RenewForm("")} {
+		resp := w.token(form)
+		id := requireOAuthError(t, resp, http.StatusBadRequest, oauth.ErrInvalidRequest, childTok)
+		trace := requireTrace(t, w.tn, w.orch, id, oauth.CheckDepth)
+		require.Equal(t, "depth ≤ 1", trace["expected"])
+		require.Equal(t, "depth 2", trace["presented"])
+	}
+	requireUnchanged(t, w.tn, before)
+	requireActive(t, w.tn, true, childTok) // refused renewal revokes nothing
+	w.agent.Token = rootTok
+	w.agent.Renew("")
+}
+
 // 3. Expired and replayed assertions.
 
 func TestExpiredAssertionRefused(t *testing.T) {
