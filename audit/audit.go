@@ -70,8 +70,29 @@ type Event struct {
 
 // Append writes e in tx, which must be scoped to tenantID.
 func Append(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, e Event) error {
+	sql, args, err := Statement(tenantID, e)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, sql, args...)
+	return pgstore.Interpret(err)
+}
+
+// Queue adds e to a batch that runs as one transaction scoped to tenantID,
+// for paths that send all their writes in a single round trip.
+func Queue(b *pgx.Batch, tenantID uuid.UUID, e Event) error {
+	sql, args, err := Statement(tenantID, e)
+	if err != nil {
+		return err
+	}
+	b.Queue(sql, args...)
+	return nil
+}
+
+// Statement is the INSERT that appends e: the one way an event is written.
+func Statement(tenantID uuid.UUID, e Event) (string, []any, error) {
 	if e.Time.IsZero() || e.Type == "" || e.Actor == "" {
-		return fault.New(fault.Internal, "audit event without time, type or actor")
+		return "", nil, fault.New(fault.Internal, "audit event without time, type or actor")
 	}
 	if e.Outcome == "" {
 		e.Outcome = Success
@@ -80,18 +101,18 @@ func Append(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, e Event) error {
 	if len(e.Detail) > 0 {
 		var err error
 		if detail, err = json.Marshal(e.Detail); err != nil {
-			return fault.Wrap(err, fault.Internal, "encode audit detail")
+			return "", nil, fault.Wrap(err, fault.Internal, "encode audit detail")
 		}
 	}
-	_, err := tx.Exec(ctx, `
-		INSERT INTO audit_events (tenant_id, id, occurred_at, type, outcome, actor, principal, client_id,
-		                          task_id, agent_id, token_id, denial_id, revocation_id, detail)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-		tenantID, uuid.Must(uuid.NewV7()), e.Time, string(e.Type), string(e.Outcome), e.Actor,
+	return insertEvent, []any{tenantID, uuid.Must(uuid.NewV7()), e.Time, string(e.Type), string(e.Outcome), e.Actor,
 		nullString(e.Principal), nullString(e.ClientID), nullUUID(e.TaskID), nullUUID(e.AgentID),
-		nullUUID(e.TokenID), nullUUID(e.DenialID), nullUUID(e.RevocationID), detail)
-	return pgstore.Interpret(err)
+		nullUUID(e.TokenID), nullUUID(e.DenialID), nullUUID(e.RevocationID), detail}, nil
 }
+
+const insertEvent = `
+	INSERT INTO audit_events (tenant_id, id, occurred_at, type, outcome, actor, principal, client_id,
+	                          task_id, agent_id, token_id, denial_id, revocation_id, detail)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
 
 // Hash is how free text and secrets appear in an event: hex SHA-256, with
 // a label so equal inputs of different kinds do not collide.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/chitdev/chit/audit"
 	"github.com/chitdev/chit/tenants"
+	"github.com/chitdev/chit/tenants/keyring"
 )
 
 // Token types of RFC 8693 §3.
@@ -289,6 +290,21 @@ func (s *Service) issue(ctx context.Context, tx pgx.Tx, t *tenants.Tenant, claim
 	if err != nil {
 		return nil, err
 	}
+	var b pgx.Batch
+	issued, err := s.mint(&b, signer, t, claims, now, exp, agentID, taskID, renewedFrom, evType, actor, detail)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, err
+	}
+	return issued, nil
+}
+
+// mint signs claims and queues the token's row and its audit event on b:
+// whoever sends b commits them together or not at all.
+func (s *Service) mint(b *pgx.Batch, signer *keyring.Signer, t *tenants.Tenant, claims *AccessClaims, now, exp time.Time,
+	agentID, taskID, renewedFrom uuid.UUID, evType audit.Type, actor string, detail map[string]any) (*IssuedToken, error) {
 	jti := uuid.Must(uuid.NewV7())
 	claims.Issuer, claims.ID = s.Issuer(t), jti.String()
 	claims.IssuedAt, claims.NotBefore, claims.Expiry = now.Unix(), now.Unix(), exp.Unix()
@@ -297,17 +313,15 @@ func (s *Service) issue(ctx context.Context, tx pgx.Tx, t *tenants.Tenant, claim
 		return nil, err
 	}
 	scope, _ := ParseScope(claims.Scope)
-	if _, err := tx.Exec(ctx, `INSERT INTO tokens (tenant_id, jti, client_id, agent_id, task_id, subject, scope, audiences,
+	b.Queue(`INSERT INTO tokens (tenant_id, jti, client_id, agent_id, task_id, subject, scope, audiences,
 		issued_at, expires_at, renewed_from) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		t.ID, jti, claims.ClientID, nullID(agentID), nullID(taskID), claims.Subject, scope.Tokens(), claims.Audience,
-		now, exp, nullID(renewedFrom)); err != nil {
-		return nil, err
-	}
+		now, exp, nullID(renewedFrom))
 	detail["scope"], detail["audiences"], detail["expires_at"], detail["kid"] = claims.Scope, claims.Audience, exp.UTC(), signer.KeyID()
 	if renewedFrom != uuid.Nil {
 		detail["renewed_from"] = renewedFrom
 	}
-	if err := audit.Append(ctx, tx, t.ID, audit.Event{Time: now, Type: evType, Actor: actor, Principal: claims.Subject,
+	if err := audit.Queue(b, t.ID, audit.Event{Time: now, Type: evType, Actor: actor, Principal: claims.Subject,
 		ClientID: claims.ClientID, TaskID: taskID, AgentID: agentID, TokenID: jti, Detail: detail}); err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/ory/fosite"
 
+	"github.com/chitdev/chit/internal/pgstore"
 	"github.com/chitdev/chit/tenants"
 )
 
@@ -29,11 +30,24 @@ const (
 
 // requestState is what one token request carries through fosite.
 type requestState struct {
+	svc    *Service
 	tenant *tenants.Tenant
-	tx     pgx.Tx
+	tx     pgx.Tx // begun on first need: the fast exchange path needs none
 	client *Client
 	denial *Denial // the first refusal, kept with its trace details
 	issued *IssuedToken
+}
+
+// txn is the request's transaction, begun on first use.
+func (st *requestState) txn(ctx context.Context) (pgx.Tx, error) {
+	if st.tx == nil {
+		tx, err := st.svc.db.BeginTenant(ctx, st.tenant.ID)
+		if err != nil {
+			return nil, err
+		}
+		st.tx = tx
+	}
+	return st.tx, nil
 }
 
 func stateOf(ctx context.Context) *requestState {
@@ -78,8 +92,11 @@ func (c fositeClient) GetAudience() fosite.Arguments      { return nil }
 type clientStore struct{ svc *Service }
 
 func (s clientStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
-	st := stateOf(ctx)
-	c, err := s.svc.clientTx(ctx, st.tx, id)
+	tx, err := stateOf(ctx).txn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.svc.clientTx(ctx, tx, id)
 	if err != nil {
 		return nil, fosite.ErrNotFound
 	}
@@ -104,7 +121,11 @@ func (s *Service) authenticateClient(ctx context.Context, r *http.Request, form 
 		}
 		return nil, errNoClientAuth
 	}
-	c, d := s.AuthenticateClient(ctx, st.tx, st.tenant, form.Get("client_assertion_type"), form.Get("client_assertion"))
+	tx, err := st.txn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, d := s.AuthenticateClient(ctx, tx, st.tenant, form.Get("client_assertion_type"), form.Get("client_assertion"))
 	if d != nil {
 		st.denial = d
 		return nil, d
@@ -145,7 +166,11 @@ func (h clientCredentialsHandler) PopulateTokenEndpointResponse(ctx context.Cont
 		return fosite.ErrUnknownRequest
 	}
 	st := stateOf(ctx)
-	issued, err := h.svc.IssueClientToken(ctx, st.tx, st.tenant, st.client)
+	tx, err := st.txn(ctx)
+	if err != nil {
+		return err
+	}
+	issued, err := h.svc.IssueClientToken(ctx, tx, st.tenant, st.client)
 	if err != nil {
 		return err
 	}
@@ -199,11 +224,20 @@ func (h exchangeHandler) HandleTokenEndpointRequest(ctx context.Context, r fosit
 		st.denial = deny(CheckFormat, "only access tokens are issued").with(TokenTypeAccessToken, rt)
 		return st.denial
 	}
-	issued, d, err := h.svc.Exchange(ctx, st.tx, st.tenant, ExchangeRequest{
+	req := ExchangeRequest{
 		SubjectToken: f.Get("subject_token"), SubjectTokenType: f.Get("subject_token_type"),
 		ActorToken: f.Get("actor_token"), ActorTokenType: f.Get("actor_token_type"),
 		Scope: scope, Audiences: auds,
-	})
+	}
+	if issued, ok, err := h.svc.exchangeFirstFast(ctx, st.tenant, req); ok {
+		st.issued = issued
+		return err
+	}
+	tx, err := st.txn(ctx)
+	if err != nil {
+		return err
+	}
+	issued, d, err := h.svc.Exchange(ctx, tx, st.tenant, req)
 	if err != nil {
 		return err
 	}
@@ -304,17 +338,19 @@ type TokenResponse struct {
 // parsed (and checked with CheckTokenForm). A refusal comes back as a
 // *Denial; its trace is not yet recorded.
 func (s *Service) Token(ctx context.Context, t *tenants.Tenant, r *http.Request) (*TokenResponse, *Denial, error) {
-	st := &requestState{tenant: t}
-	err := s.db.InTenantTx(ctx, t.ID, func(tx pgx.Tx) error {
-		st.tx = tx
-		ctx := context.WithValue(ctx, tenantCtx, st)
-		ar, err := s.provider.NewAccessRequest(ctx, r, new(fosite.DefaultSession))
-		if err != nil {
-			return err
+	st := &requestState{svc: s, tenant: t}
+	fctx := context.WithValue(ctx, tenantCtx, st)
+	ar, err := s.provider.NewAccessRequest(fctx, r, new(fosite.DefaultSession))
+	if err == nil {
+		_, err = s.provider.NewAccessResponse(fctx, ar)
+	}
+	if st.tx != nil {
+		if err == nil && st.denial == nil {
+			err = pgstore.Interpret(st.tx.Commit(ctx))
+		} else {
+			_ = st.tx.Rollback(ctx)
 		}
-		_, err = s.provider.NewAccessResponse(ctx, ar)
-		return err
-	})
+	}
 	if st.denial != nil {
 		if st.denial.ClientID == "" && st.client != nil {
 			st.denial.ClientID = st.client.ID

@@ -13,9 +13,6 @@ import (
 	"github.com/chitdev/chit/tenants"
 )
 
-// RevocationChannel is the PostgreSQL channel every replica listens on.
-const RevocationChannel = "chit_revocations"
-
 type revocation struct {
 	ID      uuid.UUID
 	Level   string
@@ -30,14 +27,14 @@ type revocation struct {
 	Detail  map[string]any // identifiers only
 }
 
-// recordRevocation appends the revocation to the feed, its audit event, and
-// a notification that PostgreSQL delivers to every replica on commit.
+// recordRevocation appends the revocation to the feed (ordered by cursor)
+// and its audit event. Deliberately no NOTIFY inside the transaction:
+// PostgreSQL serialises the commits of notifying transactions, WAL flush
+// included, which would cap renewals at one per fsync. Replicas follow the
+// feed by cursor; a wake-up hint, if any, is sent after commit.
 func (s *Service) recordRevocation(ctx context.Context, tx pgx.Tx, t *tenants.Tenant, r revocation) error {
 	if _, err := tx.Exec(ctx, `INSERT INTO revocations (tenant_id, id, level, target, task_id, reason, revoked_by, revoked_count, revoked_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, t.ID, r.ID, r.Level, r.Target, nullID(r.TaskID), r.Reason, r.By, r.Count, r.At); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, RevocationChannel, t.ID.String()); err != nil {
 		return err
 	}
 	detail := map[string]any{"level": r.Level, "target": r.Target, "revoked_count": r.Count, "code": r.Code,

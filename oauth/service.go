@@ -49,7 +49,8 @@ type Service struct {
 	pubs    map[uuid.UUID]*pubSet
 	signers map[uuid.UUID]signerEntry
 
-	provider *fosite.Fosite
+	provider   *fosite.Fosite
+	identities identities
 }
 
 // signerEntry is a tenant's active signer as last read. A rotation takes
@@ -113,7 +114,13 @@ func (s *Service) signer(ctx context.Context, tx pgx.Tx, t *tenants.Tenant) (*ke
 	if ok && now.Sub(e.fetched) < signerFreshness {
 		return e.signer, nil
 	}
-	signer, err := s.keys.SignerTx(ctx, tx, t.ID)
+	var signer *keyring.Signer
+	var err error
+	if tx != nil {
+		signer, err = s.keys.SignerTx(ctx, tx, t.ID)
+	} else {
+		signer, err = s.keys.Signer(ctx, t.ID)
+	}
 	if err != nil {
 		return nil, err
 	}

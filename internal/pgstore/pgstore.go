@@ -93,10 +93,23 @@ func (db *DB) InTenantTx(ctx context.Context, tenantID uuid.UUID, fn func(pgx.Tx
 	if tenantID == uuid.Nil {
 		return fault.New(fault.Internal, "tenant scope without a tenant")
 	}
-	begin := pgx.TxOptions{BeginQuery: "BEGIN; SELECT set_config('" + TenantSetting + "', '" + tenantID.String() + "', true)"}
-	return Interpret(pgx.BeginTxFunc(ctx, db.Pool, begin, func(tx pgx.Tx) error {
+	return Interpret(pgx.BeginTxFunc(ctx, db.Pool, tenantBegin(tenantID), func(tx pgx.Tx) error {
 		return Interpret(fn(tx))
 	}))
+}
+
+// BeginTenant starts a transaction scoped to tenantID for a caller that must
+// decide late whether it needs one; it commits or rolls back itself.
+func (db *DB) BeginTenant(ctx context.Context, tenantID uuid.UUID) (pgx.Tx, error) {
+	if tenantID == uuid.Nil {
+		return nil, fault.New(fault.Internal, "tenant scope without a tenant")
+	}
+	tx, err := db.Pool.BeginTx(ctx, tenantBegin(tenantID))
+	return tx, Interpret(err)
+}
+
+func tenantBegin(tenantID uuid.UUID) pgx.TxOptions {
+	return pgx.TxOptions{BeginQuery: "BEGIN; SELECT set_config('" + TenantSetting + "', '" + tenantID.String() + "', true)"}
 }
 
 // SetTenant scopes the rest of tx to tenantID.

@@ -1,0 +1,167 @@
+package oauth
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/chitdev/chit/audit"
+	"github.com/chitdev/chit/internal/pgstore"
+	"github.com/chitdev/chit/tenants"
+)
+
+// The first exchange is chit's hottest path. Here it costs one round trip:
+// the agent's identity (immutable once registered) comes from memory, the
+// assertion is verified, the token signed, and then every live check and
+// every write goes to PostgreSQL as one pipelined batch — one implicit
+// transaction that chit_require aborts, leaving nothing behind, when the
+// assertion was replayed, the agent, an ancestor or the task was revoked,
+// or the cap was reached. Any refusal falls back to the full path, which
+// finds and records exactly which check failed.
+
+// agentIdentity is what never changes about a registered agent.
+type agentIdentity struct {
+	PublicKey ed25519.PublicKey
+	Scope     Scope
+	Depth     int
+	ClientID  string
+	Principal string
+	Audiences []string
+	Deadline  time.Time
+	Ancestors []uuid.UUID
+}
+
+type agentKey struct{ tenant, agent uuid.UUID }
+
+// identities caches agent identities; bounded, it starts over when full.
+type identities struct {
+	mu sync.RWMutex
+	m  map[agentKey]*agentIdentity
+}
+
+const maxCachedIdentities = 100_000
+
+func (c *identities) get(k agentKey) *agentIdentity {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.m[k]
+}
+
+func (c *identities) put(k agentKey, id *agentIdentity) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedIdentities {
+		c.m = make(map[agentKey]*agentIdentity)
+	}
+	c.m[k] = id
+}
+
+// identity returns the agent's immutable facts, from memory when it can.
+func (s *Service) identity(ctx context.Context, t *tenants.Tenant, ref AgentRef) (*agentIdentity, error) {
+	k := agentKey{t.ID, ref.AgentID}
+	if id := s.identities.get(k); id != nil {
+		return id, nil
+	}
+	var a *agentRow
+	err := s.db.InTenantTx(ctx, t.ID, func(tx pgx.Tx) error {
+		var err error
+		a, err = agentTx(ctx, tx, ref)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	id := &agentIdentity{PublicKey: a.PublicKey, Scope: a.Scope, Depth: a.Depth, ClientID: a.task.ClientID,
+		Principal: a.task.Principal, Audiences: a.task.Audiences, Deadline: a.task.Deadline, Ancestors: a.Ancestors}
+	s.identities.put(k, id)
+	return id, nil
+}
+
+// exchangeFirstFast tries a first exchange in one round trip. ok is false
+// when the request must take the full path: a refusal (to be diagnosed
+// there), a delegated agent (whose parent's token bounds its lifetime), or
+// anything this path does not know.
+func (s *Service) exchangeFirstFast(ctx context.Context, t *tenants.Tenant, req ExchangeRequest) (issued *IssuedToken, ok bool, err error) {
+	if req.SubjectTokenType != TokenTypeJWT || req.ActorToken != "" {
+		return nil, false, nil
+	}
+	a, d := ParseAssertion(req.SubjectToken)
+	if d != nil {
+		return nil, false, nil
+	}
+	ref, err := ParseAgentRef(t.TrustDomain, a.Subject())
+	if err != nil {
+		return nil, false, nil
+	}
+	id, err := s.identity(ctx, t, ref)
+	if err != nil || id.ClientID != ref.ClientID || id.Depth != 1 || id.Depth > t.Settings.MaxDepth {
+		return nil, false, nil
+	}
+	now := s.clock.Now()
+	v, d := a.Verify(id.PublicKey, s.assertionAudiences(t), now, AgentAssertionMaxLife)
+	if d != nil || !now.Before(id.Deadline) {
+		return nil, false, nil
+	}
+	scope, err := id.Scope.Attenuate(req.Scope)
+	if err != nil {
+		return nil, false, nil
+	}
+	auds := id.Audiences
+	if len(req.Audiences) > 0 {
+		for _, aud := range req.Audiences {
+			if !contains(auds, aud) {
+				return nil, false, nil
+			}
+		}
+		auds = req.Audiences
+	}
+	signer, err := s.signer(ctx, nil, t)
+	if err != nil {
+		return nil, true, err
+	}
+
+	var b pgx.Batch
+	b.Queue(`SELECT set_config('`+pgstore.TenantSetting+`', $1, true)`, t.ID.String())
+	sum := sha256.Sum256([]byte(ref.String() + "\x00" + v.ID))
+	b.Queue(firstExchangeChecks, t.ID, sum[:], v.Expiry.Add(Skew), ref.AgentID, 1+t.Settings.MaxRenewals, now, ref.TaskID)
+	claims := &AccessClaims{Subject: id.Principal, Audience: auds, ClientID: id.ClientID, Scope: scope.String(),
+		Act: NewActorChain(ref.String()), TaskID: ref.TaskID.String(), AgentID: ref.AgentID.String()}
+	issued, err = s.mint(&b, signer, t, claims, now, earliest(now.Add(t.Settings.TokenTTL), id.Deadline),
+		ref.AgentID, ref.TaskID, uuid.Nil, audit.TokenIssued, "agent:"+ref.String(), map[string]any{"depth": id.Depth})
+	if err != nil {
+		return nil, true, err
+	}
+	if err := s.db.Pool.SendBatch(ctx, &b).Close(); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "CH001" {
+			return nil, false, nil // refused: nothing was written; the full path says why
+		}
+		return nil, true, pgstore.Interpret(err)
+	}
+	return issued, true, nil
+}
+
+// firstExchangeChecks consumes the assertion's jti and counts the exchange,
+// and aborts unless both happened and the agent, its ancestors and its task
+// are all live.
+var firstExchangeChecks = strings.TrimSpace(`
+WITH used AS (
+  INSERT INTO used_assertions (tenant_id, id_hash, expires_at) VALUES ($1, $2, $3)
+  ON CONFLICT DO NOTHING RETURNING 1
+), counted AS (
+  UPDATE agents a SET exchanges = a.exchanges + 1, last_seen_at = greatest(a.last_seen_at, $6)
+   WHERE a.id = $4 AND a.task_id = $7 AND a.exchanges < $5 AND a.revoked_at IS NULL
+     AND EXISTS (SELECT 1 FROM used)
+     AND NOT EXISTS (SELECT 1 FROM agents p WHERE p.tenant_id = a.tenant_id AND p.id = ANY (a.ancestors) AND p.revoked_at IS NOT NULL)
+     AND EXISTS (SELECT 1 FROM tasks tk WHERE tk.tenant_id = a.tenant_id AND tk.id = $7 AND tk.completed_at IS NULL AND tk.deadline > $6)
+  RETURNING 1
+)
+SELECT chit_require(EXISTS (SELECT 1 FROM counted), 'first exchange refused')`)
