@@ -164,7 +164,8 @@ func TestReplicasShareSingleUse(t *testing.T) {
 		})
 		won, lost := winners(t, answers, http.StatusOK, http.StatusBadRequest)
 		require.Len(t, won, 1, "exactly one replica wins the agent assertion")
-		require.Equal(t, oauth.ErrInvalidRequest, lost[0].Map(t)["error"])
+		id := requireOAuthError(t, lost[0], http.StatusBadRequest, oauth.ErrInvalidRequest)
+		requireTrace(t, w.tn, w.orch, id, oauth.CheckReplay)
 	}
 	all, _, exchanges := agentTokens(t, w.tn, w.agent.ID)
 	require.Equal(t, rounds, all)
@@ -179,7 +180,8 @@ func TestReplicasShareSingleUse(t *testing.T) {
 		})
 		won, lost := winners(t, answers, http.StatusOK, http.StatusUnauthorized)
 		require.Len(t, won, 1, "exactly one replica wins the client assertion")
-		require.Equal(t, oauth.ErrInvalidClient, lost[0].Map(t)["error"])
+		id := requireOAuthError(t, lost[0], http.StatusUnauthorized, oauth.ErrInvalidClient)
+		requireTrace(t, w.tn, w.orch, id, oauth.CheckReplay)
 	}
 
 	// Launch tokens.
@@ -190,7 +192,9 @@ func TestReplicasShareSingleUse(t *testing.T) {
 			body, _ := json.Marshal(map[string]any{"launch_token": launch, "public_key": chittest.PublicJWK(pub)})
 			return post(w.env.HTTP, issuers[i]+"/v1/agents/challenge", "application/json", body)
 		})
-		won, _ := winners(t, answers, http.StatusCreated, http.StatusConflict)
+		won, lost := winners(t, answers, http.StatusCreated, http.StatusConflict)
 		require.Len(t, won, 1, "exactly one replica wins the launch token")
+		id := requireRefusal(t, lost[0], http.StatusConflict, launch)
+		requireTrace(t, w.tn, w.orch, id, oauth.CheckReplay)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"golang.org/x/time/rate"
 
+	"github.com/chitdev/chit/internal/fault"
 	"github.com/chitdev/chit/oauth"
 	"github.com/chitdev/chit/tenants"
 )
@@ -92,12 +93,16 @@ func (s *Server) writeOAuthDenial(c echo.Context, d *oauth.Denial) error {
 	return writeJSON(c, status, "application/json", body)
 }
 
-// apiError writes err on the control-plane API: a denial as problem+json
-// with its recorded denial_id, anything else through the error handler.
+// apiError writes err on the control-plane API: a denial, or a request
+// refused as invalid, as problem+json with its recorded denial_id; anything
+// else through the error handler.
 func (s *Server) apiError(c echo.Context, err error) error {
 	var d *oauth.Denial
 	if !errors.As(err, &d) {
-		return err
+		if fault.KindOf(err) != fault.Invalid {
+			return err
+		}
+		d = bodyDenial(http.StatusBadRequest, fault.Message(err))
 	}
 	if caller, ok := c.Get(callerKey).(*oauth.Caller); ok && d.ClientID == "" && d.AgentID == uuid.Nil {
 		// A refusal nothing else names is the caller's own: let it read the trace.

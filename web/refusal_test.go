@@ -467,6 +467,37 @@ func TestReusedLaunchTokenRefused(t *testing.T) {
 	require.Equal(t, "tickets:read", resp.Map(t)["scope"])
 }
 
+func TestBadChallengeLeavesLaunchTokenUsable(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	launch := w.tn.LaunchToken(w.orch, w.task, "")
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	private, err := json.Marshal(map[string]string{"kty": "OKP", "crv": "Ed25519",
+		"x": base64.RawURLEncoding.EncodeToString(pub), "d": base64.RawURLEncoding.EncodeToString(priv.Seed())})
+	require.NoError(t, err)
+
+	before := snapshot(t, w.tn)
+	for _, key := range []json.RawMessage{
+		private, // chit must never receive a private key
+		json.RawMessage(`{"kty":"OKP","crv":"X25519","x":"` + base64.RawURLEncoding.EncodeToString(pub) + `"}`),
+		json.RawMessage(`{"kty":"oct","k":"c2VjcmV0"}`),
+		json.RawMessage(`"not a JWK"`),
+	} {
+		resp := w.tn.PostJSON("/v1/agents/challenge", "", map[string]any{"launch_token": launch, "public_key": key})
+		id := requireRefusal(t, resp, http.StatusBadRequest, launch, base64.RawURLEncoding.EncodeToString(priv.Seed()))
+		requireStored(t, w.tn, id, oauth.CheckFormat)
+	}
+	// An unknown launch token is refused too, and consumes nothing.
+	resp := w.tn.Challenge("chl_"+strings.Repeat("A", 43), pub)
+	id := requireRefusal(t, resp, http.StatusUnauthorized)
+	requireStored(t, w.tn, id, oauth.CheckSignature)
+	requireUnchanged(t, w.tn, before)
+
+	// None of those refusals consumed the launch token.
+	agent := w.tn.Register(launch)
+	require.Equal(t, w.task, agent.TaskID)
+}
+
 func TestConcurrentChallengesOneLaunchToken(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
@@ -945,12 +976,19 @@ func TestIntrospectionByOrchestratorRefused(t *testing.T) {
 	requireTrace(t, w.tn, w.orch, id, oauth.CheckPolicy, tok)
 
 	// Its bearer token does not make it a resource server either; nor does an agent's.
-	for _, bearer := range []string{w.orch, tok} {
-		resp = w.env.Do(http.MethodPost, w.tn.Issuer+"/oauth2/introspect", "application/x-www-form-urlencoded", bearer,
+	introspectAs := func(bearer string) *chittest.Response {
+		return w.env.Do(http.MethodPost, w.tn.Issuer+"/oauth2/introspect", "application/x-www-form-urlencoded", bearer,
 			[]byte(url.Values{"token": {tok}}.Encode()))
-		require.Contains(t, []int{http.StatusUnauthorized, http.StatusForbidden}, resp.Status, string(resp.Body))
-		require.NotContains(t, string(resp.Body), `"active"`)
 	}
+	resp = introspectAs(w.orch)
+	id = requireOAuthError(t, resp, http.StatusForbidden, oauth.ErrUnauthorizedClient, tok)
+	require.NotContains(t, string(resp.Body), `"active"`)
+	requireTrace(t, w.tn, w.orch, id, oauth.CheckPolicy)
+	resp = introspectAs(tok)
+	id = requireOAuthError(t, resp, http.StatusUnauthorized, oauth.ErrInvalidClient, tok)
+	require.NotContains(t, string(resp.Body), `"active"`)
+	requireStored(t, w.tn, id, oauth.CheckPolicy)
+	requireUnchanged(t, w.tn, before)
 	requireActive(t, w.tn, true, tok)
 }
 
