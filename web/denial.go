@@ -21,13 +21,16 @@ import (
 // without limit. Refusals over budget are still answered, and counted.
 type denialBudget struct {
 	mu       sync.Mutex
+	cfg      DenialBudget
 	limiters map[uuid.UUID]*rate.Limiter
 }
 
-const (
-	denialsPerSecond = 200
-	denialBurst      = 400
-)
+// DenialBudget is how many refusals per second, with a burst, each tenant's
+// trail records; the zero value means 200/s with bursts of 400.
+type DenialBudget struct {
+	PerSecond float64
+	Burst     int
+}
 
 func (b *denialBudget) allow(tenantID uuid.UUID) bool {
 	b.mu.Lock()
@@ -37,7 +40,11 @@ func (b *denialBudget) allow(tenantID uuid.UUID) bool {
 		if b.limiters == nil {
 			b.limiters = map[uuid.UUID]*rate.Limiter{}
 		}
-		l = rate.NewLimiter(denialsPerSecond, denialBurst)
+		perSecond, burst := b.cfg.PerSecond, b.cfg.Burst
+		if perSecond <= 0 || burst <= 0 {
+			perSecond, burst = 200, 400
+		}
+		l = rate.NewLimiter(rate.Limit(perSecond), burst)
 		b.limiters[tenantID] = l
 	}
 	return l.Allow()

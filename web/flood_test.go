@@ -17,6 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/chitdev/chit/internal/chittest"
+	"github.com/chitdev/chit/internal/pgtest"
+	"github.com/chitdev/chit/web"
 )
 
 // A flood of unauthenticated, failing requests is answered, counted in
@@ -24,11 +26,12 @@ import (
 // budget: it cannot grow the audit trail without bound.
 func TestFloodOfBadRequestsIsBudgeted(t *testing.T) {
 	t.Parallel()
-	env := chittest.Start(t)
+	db, _ := pgtest.Open(t)
+	env := chittest.StartWith(t, db, chittest.Options{DenialBudget: web.DenialBudget{PerSecond: 20, Burst: 50}})
 	tn := env.NewTenant("acme", nil, nil)
 	pub, _, _ := ed25519.GenerateKey(rand.Reader)
 
-	const flood = 1200
+	const flood = 600
 	start := time.Now()
 	var wg sync.WaitGroup
 	statuses := make(chan int, flood)
@@ -57,7 +60,7 @@ func TestFloodOfBadRequestsIsBudgeted(t *testing.T) {
 		return tx.QueryRow(context.Background(), `SELECT count(*) FROM audit_events WHERE type = 'request.denied'`).Scan(&events)
 	})
 	require.NoError(t, err)
-	budget := 400 + int(200*elapsed.Seconds()) + 1
+	budget := 50 + int(20*elapsed.Seconds()) + 1
 	require.LessOrEqual(t, denials, budget, "recorded denials stay within the budget")
 	require.Less(t, denials, flood)
 	require.Equal(t, denials, events, "each recorded denial has its audit event")

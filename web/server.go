@@ -33,6 +33,8 @@ type Config struct {
 	BaseURL string
 	// Version is shown on the front page.
 	Version string
+	// DenialBudget bounds how many refusals a tenant's trail records per second.
+	DenialBudget DenialBudget
 }
 
 // ParseBaseURL validates a --base-url value: absolute http(s), no query or
@@ -90,6 +92,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		deps.Registry = NewRegistry()
 	}
 	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, echo: echo.New()}
+	s.budget.cfg = cfg.DenialBudget
 	e := s.echo
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler

@@ -37,8 +37,8 @@ type Deps struct {
 // Start it with Start and stop it with Stop.
 func New(d Deps) (*river.Client[pgx.Tx], error) {
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &SweepWorker{deps: d})
-	river.AddWorker(workers, &LivenessWorker{deps: d})
+	river.AddWorker(workers, NewSweepWorker(d))
+	river.AddWorker(workers, NewLivenessWorker(d))
 	client, err := river.NewClient[pgx.Tx](riverpgxv5.New(d.Pool), &river.Config{
 		Schema:  migrations.RiverSchema,
 		Logger:  slog.New(quiet{d.Logger.Handler()}),
@@ -78,6 +78,9 @@ type SweepWorker struct {
 	deps Deps
 }
 
+// NewSweepWorker returns the expiry sweep's worker.
+func NewSweepWorker(d Deps) *SweepWorker { return &SweepWorker{deps: d} }
+
 // Work sweeps every tenant in bounded batches.
 func (w *SweepWorker) Work(ctx context.Context, _ *river.Job[SweepArgs]) error {
 	return forEachTenant(ctx, w.deps, func(t *tenants.Tenant) error {
@@ -109,6 +112,9 @@ type LivenessWorker struct {
 	river.WorkerDefaults[LivenessArgs]
 	deps Deps
 }
+
+// NewLivenessWorker returns the liveness check's worker.
+func NewLivenessWorker(d Deps) *LivenessWorker { return &LivenessWorker{deps: d} }
 
 // Work revokes silent agents of every tenant.
 func (w *LivenessWorker) Work(ctx context.Context, _ *river.Job[LivenessArgs]) error {

@@ -17,6 +17,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,7 +45,8 @@ type Env struct {
 	OAuth    *oauth.Service
 	Policy   *policy.Service
 	Server   *httptest.Server
-	LogBuf   *bytes.Buffer
+	LogBuf   *LockedBuffer
+	Clock    clock.Clock
 	HTTP     *http.Client
 	KEKBytes []byte
 }
@@ -68,22 +70,38 @@ func Start(t testing.TB) *Env {
 // StartOn runs a server (a replica) on an existing database.
 func StartOn(t testing.TB, db *pgstore.DB) *Env {
 	t.Helper()
+	return StartWith(t, db, Options{})
+}
+
+// Options change how a test server runs.
+type Options struct {
+	Clock        clock.Clock // default the system clock
+	DenialBudget web.DenialBudget
+}
+
+// StartWith runs a server on db with opts.
+func StartWith(t testing.TB, db *pgstore.DB, opts Options) *Env {
+	t.Helper()
 	ctx := context.Background()
+	clk := opts.Clock
+	if clk == nil {
+		clk = clock.System
+	}
 	raw := bytes.Repeat([]byte{7}, keyring.KEKSize) // replicas of one test share the KEK
 	kek, err := keyring.NewKEK(raw)
 	require.NoError(t, err)
-	keys := keyring.New(db, kek, clock.System)
-	env := &Env{T: t, DB: db, LogBuf: &bytes.Buffer{}, HTTP: &http.Client{Timeout: 30 * time.Second}, KEKBytes: raw}
-	env.Tenants = tenants.NewService(db, keys, clock.System)
-	env.Policy, err = policy.New(ctx, db, clock.System, slog.New(slog.DiscardHandler))
+	keys := keyring.New(db, kek, clk)
+	env := &Env{T: t, DB: db, LogBuf: &LockedBuffer{}, HTTP: &http.Client{Timeout: 30 * time.Second}, KEKBytes: raw, Clock: clk}
+	env.Tenants = tenants.NewService(db, keys, clk)
+	env.Policy, err = policy.New(ctx, db, clk, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(env.Policy.Close)
 
 	env.Server = httptest.NewUnstartedServer(nil)
 	env.URL = "http://" + env.Server.Listener.Addr().String()
-	env.OAuth = oauth.NewService(oauth.Config{DB: db, Keys: keys, Clock: clock.System, Policy: Governor{env.Policy},
+	env.OAuth = oauth.NewService(oauth.Config{DB: db, Keys: keys, Clock: clk, Policy: Governor{env.Policy},
 		Logger: slog.New(slog.NewJSONHandler(env.LogBuf, nil)), BaseURL: env.URL})
-	srv, err := web.New(web.Config{BaseURL: env.URL, Version: "test"}, web.Deps{
+	srv, err := web.New(web.Config{BaseURL: env.URL, Version: "test", DenialBudget: opts.DenialBudget}, web.Deps{
 		OAuth: env.OAuth, Tenants: env.Tenants, Keys: keys, Logger: slog.New(slog.NewJSONHandler(env.LogBuf, nil)),
 	})
 	require.NoError(t, err)
@@ -429,3 +447,22 @@ func (tn *Tenant) DenialOf(bearer, id string) *Response {
 
 // String describes the env, for logs.
 func (e *Env) String() string { return fmt.Sprintf("chit at %s", e.URL) }
+
+// LockedBuffer collects logs written from many goroutines.
+type LockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *LockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String is everything written so far.
+func (b *LockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
