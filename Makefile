@@ -26,7 +26,7 @@ BASE_URL ?= http://$(ADDR)
 KEK := .data/kek
 
 .DEFAULT_GOAL := build
-.PHONY: build run test lint generate kek db-stop clean compose-up bench
+.PHONY: build run test lint generate kek db-stop clean compose-up bench fuzz
 
 build:
 	$(GO) build -o bin/chit ./cmd/chit
@@ -54,6 +54,19 @@ test: lint
 	DATABASE_URL="$${DATABASE_URL:-$$(scripts/devdb start test)}"
 	export DATABASE_URL
 	$(GO) test -race -count=1 -timeout 10m ./...
+	$(MAKE) --no-print-directory fuzz
+
+# A brief fuzzing run of the token endpoint's parameter parsing and of JWT
+# parsing (FUZZTIME each; longer runs: make fuzz FUZZTIME=10m).
+FUZZTIME ?= 5s
+fuzz:
+	for target in FuzzParseAssertion FuzzVerifyAccessToken FuzzCheckTokenForm FuzzParseScope; do
+		if ! out="$$($(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) ./oauth/ 2>&1)"; then
+			echo "$$out" >&2
+			exit 1
+		fi
+		echo "fuzz: $$target ok ($(FUZZTIME))"
+	done
 
 lint:
 	@if [[ "$${CI:-}" == true ]]; then
