@@ -2,13 +2,14 @@ package oauth
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/chitdev/chit/internal/fault"
+	"github.com/chitdev/chit/internal/pgstore"
 	"github.com/chitdev/chit/tenants"
 )
 
@@ -27,52 +28,78 @@ func (c *Caller) IsAgent() bool { return c.AgentID != uuid.Nil }
 
 // liveState is a token's revocation state across every level.
 type liveState struct {
+	found          bool
 	tokenRevoked   bool
 	revocationID   *uuid.UUID
 	agentRevoked   bool
 	agentRevID     *uuid.UUID
 	taskDone       bool
 	ancestorRevoke *uuid.UUID
+	clientKind     *string // the token's client, when enabled
 }
 
-// checkLive verifies in one round trip that the token, its agent, every
+// liveQuery reads, in one statement, whether a token, its agent, every
 // ancestor of the agent and its task are all still live.
-func checkLive(ctx context.Context, tx pgx.Tx, jti uuid.UUID) (*Denial, error) {
-	var st liveState
-	err := tx.QueryRow(ctx, `
-		SELECT t.revoked_at IS NOT NULL, t.revocation_id,
-		       coalesce(a.revoked_at IS NOT NULL, false), a.revocation_id,
-		       coalesce(tk.completed_at IS NOT NULL, false),
-		       (SELECT p.revocation_id FROM agents p
-		         WHERE p.tenant_id = a.tenant_id AND p.id = ANY(a.ancestors) AND p.revoked_at IS NOT NULL LIMIT 1)
-		  FROM tokens t
-		  LEFT JOIN agents a ON a.tenant_id = t.tenant_id AND a.id = t.agent_id
-		  LEFT JOIN tasks tk ON tk.tenant_id = t.tenant_id AND tk.id = t.task_id
-		 WHERE t.jti = $1`, jti).Scan(&st.tokenRevoked, &st.revocationID, &st.agentRevoked, &st.agentRevID,
-		&st.taskDone, &st.ancestorRevoke)
-	if err != nil {
-		if fault.KindOf(err) == fault.NotFound || err == pgx.ErrNoRows {
-			return deny(CheckSignature, "token is unknown to this tenant"), nil
-		}
-		return nil, err
+const liveQuery = `
+	SELECT t.revoked_at IS NOT NULL, t.revocation_id,
+	       coalesce(a.revoked_at IS NOT NULL, false), a.revocation_id,
+	       coalesce(tk.completed_at IS NOT NULL, false),
+	       (SELECT p.revocation_id FROM agents p
+	         WHERE p.tenant_id = a.tenant_id AND p.id = ANY(a.ancestors) AND p.revoked_at IS NOT NULL LIMIT 1),
+	       (SELECT c.kind FROM clients c WHERE c.tenant_id = t.tenant_id AND c.id = t.client_id AND c.disabled_at IS NULL)
+	  FROM tokens t
+	  LEFT JOIN agents a ON a.tenant_id = t.tenant_id AND a.id = t.agent_id
+	  LEFT JOIN tasks tk ON tk.tenant_id = t.tenant_id AND tk.id = t.task_id
+	 WHERE t.jti = $1`
+
+func (st *liveState) scan(row pgx.Row) error {
+	err := row.Scan(&st.tokenRevoked, &st.revocationID, &st.agentRevoked, &st.agentRevID,
+		&st.taskDone, &st.ancestorRevoke, &st.clientKind)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
 	}
+	st.found = err == nil
+	return err
+}
+
+// denial says why the token is not live, or nil.
+func (st *liveState) denial() *Denial {
 	switch {
+	case !st.found:
+		return deny(CheckSignature, "token is unknown to this tenant")
 	case st.tokenRevoked:
 		d := deny(CheckRevoked, "token was revoked")
 		d.RevocationID = deref(st.revocationID)
-		return d, nil
+		return d
 	case st.agentRevoked:
 		d := deny(CheckRevoked, "the agent was revoked")
 		d.RevocationID = deref(st.agentRevID)
-		return d, nil
+		return d
 	case st.ancestorRevoke != nil:
 		d := deny(CheckRevoked, "an agent in the token's delegation chain was revoked")
 		d.RevocationID = *st.ancestorRevoke
-		return d, nil
+		return d
 	case st.taskDone:
-		return deny(CheckRevoked, "the task was completed"), nil
+		return deny(CheckRevoked, "the task was completed")
 	}
-	return nil, nil
+	return nil
+}
+
+// checkLive is the live check inside a transaction.
+func checkLive(ctx context.Context, tx pgx.Tx, jti uuid.UUID) (*Denial, error) {
+	var st liveState
+	if err := st.scan(tx.QueryRow(ctx, liveQuery, jti)); err != nil {
+		return nil, err
+	}
+	return st.denial(), nil
+}
+
+// liveNow is the live check in one round trip of its own.
+func (s *Service) liveNow(ctx context.Context, t *tenants.Tenant, jti uuid.UUID) (*liveState, error) {
+	var st liveState
+	b := pgstore.NewTenantBatch(t.ID)
+	b.Queue(liveQuery, jti).QueryRow(st.scan)
+	return &st, s.db.SendBatch(ctx, b)
 }
 
 func deref(id *uuid.UUID) uuid.UUID {
@@ -102,34 +129,29 @@ func (s *Service) AuthenticateBearer(ctx context.Context, t *tenants.Tenant, raw
 		}
 		caller.TaskID, _ = uuid.Parse(claims.TaskID)
 	}
-	err = s.db.InTenantTx(ctx, t.ID, func(tx pgx.Tx) error {
-		var err error
-		if d, err = checkLive(ctx, tx, claims.JTI()); err != nil || d != nil {
-			return err
-		}
-		if caller.IsAgent() {
-			// Any authenticated agent call is a heartbeat.
-			_, err = tx.Exec(ctx, `UPDATE agents SET last_seen_at = greatest(last_seen_at, $2) WHERE id = $1`,
-				caller.AgentID, s.clock.Now())
-			return err
-		}
-		if !contains(claims.Audience, s.APIAudience(t)) {
-			d = apiDenial(http.StatusUnauthorized, CheckAudience, "token is not for this tenant's API").with(s.APIAudience(t), "")
-			return nil
-		}
-		var kind string
-		if err := tx.QueryRow(ctx, `SELECT kind FROM clients WHERE id = $1 AND disabled_at IS NULL`, claims.ClientID).Scan(&kind); err != nil {
-			if fault.KindOf(err) == fault.NotFound {
-				d = apiDenial(http.StatusUnauthorized, CheckRevoked, "the client is disabled")
-				return nil
-			}
-			return err
-		}
-		caller.Kind = ClientKind(kind)
-		return nil
-	})
-	if err != nil {
+	// One round trip: the live check and, for an agent, its heartbeat (any
+	// authenticated agent call is one), touched only while the token is live.
+	var st liveState
+	b := pgstore.NewTenantBatch(t.ID)
+	b.Queue(liveQuery, claims.JTI()).QueryRow(st.scan)
+	if caller.IsAgent() {
+		b.Queue(`UPDATE agents a SET last_seen_at = greatest(a.last_seen_at, $2)
+			WHERE a.id = $1 AND a.revoked_at IS NULL
+			  AND EXISTS (SELECT 1 FROM tokens t WHERE t.jti = $3 AND t.revoked_at IS NULL)`,
+			caller.AgentID, s.clock.Now(), claims.JTI())
+	}
+	if err := s.db.SendBatch(ctx, b); err != nil {
 		return nil, nil, err
+	}
+	d = st.denial()
+	switch {
+	case d != nil || caller.IsAgent():
+	case !contains(claims.Audience, s.APIAudience(t)):
+		d = apiDenial(http.StatusUnauthorized, CheckAudience, "token is not for this tenant's API").with(s.APIAudience(t), "")
+	case st.clientKind == nil:
+		d = apiDenial(http.StatusUnauthorized, CheckRevoked, "the client is disabled")
+	default:
+		caller.Kind = ClientKind(*st.clientKind)
 	}
 	if d != nil {
 		d.Status, d.ClientID = http.StatusUnauthorized, claims.ClientID

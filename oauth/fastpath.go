@@ -128,23 +128,22 @@ func (s *Service) exchangeFirstFast(ctx context.Context, t *tenants.Tenant, req 
 		return nil, true, err
 	}
 
-	var b pgx.Batch
-	b.Queue(`SELECT set_config('`+pgstore.TenantSetting+`', $1, true)`, t.ID.String())
+	b := pgstore.NewTenantBatch(t.ID)
 	sum := sha256.Sum256([]byte(ref.String() + "\x00" + v.ID))
 	b.Queue(firstExchangeChecks, t.ID, sum[:], v.Expiry.Add(Skew), ref.AgentID, 1+t.Settings.MaxRenewals, now, ref.TaskID)
 	claims := &AccessClaims{Subject: id.Principal, Audience: auds, ClientID: id.ClientID, Scope: scope.String(),
 		Act: NewActorChain(ref.String()), TaskID: ref.TaskID.String(), AgentID: ref.AgentID.String()}
-	issued, err = s.mint(&b, signer, t, claims, now, earliest(now.Add(t.Settings.TokenTTL), id.Deadline),
+	issued, err = s.mint(b, signer, t, claims, now, earliest(now.Add(t.Settings.TokenTTL), id.Deadline),
 		ref.AgentID, ref.TaskID, uuid.Nil, audit.TokenIssued, "agent:"+ref.String(), map[string]any{"depth": id.Depth})
 	if err != nil {
 		return nil, true, err
 	}
-	if err := s.db.Pool.SendBatch(ctx, &b).Close(); err != nil {
+	if err := s.db.SendBatch(ctx, b); err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "CH001" {
 			return nil, false, nil // refused: nothing was written; the full path says why
 		}
-		return nil, true, pgstore.Interpret(err)
+		return nil, true, err
 	}
 	return issued, true, nil
 }

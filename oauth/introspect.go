@@ -88,15 +88,11 @@ func (s *Service) Introspect(ctx context.Context, t *tenants.Tenant, r *http.Req
 	if d != nil {
 		return &Introspection{Active: false}, nil, nil
 	}
-	err := s.db.InTenantTx(ctx, t.ID, func(tx pgx.Tx) error {
-		var err error
-		d, err = checkLive(ctx, tx, claims.JTI())
-		return err
-	})
+	st, err := s.liveNow(ctx, t, claims.JTI())
 	if err != nil {
 		return nil, nil, err
 	}
-	if d != nil {
+	if st.denial() != nil {
 		return &Introspection{Active: false}, nil, nil
 	}
 	return &Introspection{Active: true, Scope: claims.Scope, ClientID: claims.ClientID, TokenType: "Bearer",

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -106,6 +107,23 @@ func (db *DB) BeginTenant(ctx context.Context, tenantID uuid.UUID) (pgx.Tx, erro
 	}
 	tx, err := db.Pool.BeginTx(ctx, tenantBegin(tenantID))
 	return tx, Interpret(err)
+}
+
+// NewTenantBatch starts a batch scoped to tenantID. Sent with SendBatch, a
+// batch is one pipelined round trip and one implicit transaction: an error
+// in any statement rolls back all of them.
+func NewTenantBatch(tenantID uuid.UUID) *pgx.Batch {
+	b := &pgx.Batch{}
+	b.Queue(`SELECT set_config('`+TenantSetting+`', $1, true)`, tenantID.String())
+	return b
+}
+
+// SendBatch sends b (from NewTenantBatch) and runs its callbacks.
+func (db *DB) SendBatch(ctx context.Context, b *pgx.Batch) error {
+	if len(b.QueuedQueries) == 0 || !strings.Contains(b.QueuedQueries[0].SQL, TenantSetting) {
+		return fault.New(fault.Internal, "a batch must be scoped to a tenant first")
+	}
+	return Interpret(db.Pool.SendBatch(ctx, b).Close())
 }
 
 func tenantBegin(tenantID uuid.UUID) pgx.TxOptions {
