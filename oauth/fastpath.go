@@ -148,6 +148,103 @@ func (s *Service) exchangeFirstFast(ctx context.Context, t *tenants.Tenant, req 
 	return issued, true, nil
 }
 
+// renewFast tries a renewal in one round trip, on the same terms as
+// exchangeFirstFast: ok is false when the full path must decide.
+func (s *Service) renewFast(ctx context.Context, t *tenants.Tenant, req ExchangeRequest) (issued *IssuedToken, ok bool, err error) {
+	if req.SubjectTokenType != TokenTypeAccessToken || req.ActorTokenType != TokenTypeJWT || req.ActorToken == "" {
+		return nil, false, nil
+	}
+	now := s.clock.Now()
+	old, d := VerifyAccessToken(req.SubjectToken, s.keyLookup(ctx, nil, t), s.Issuer(t), now)
+	if d != nil {
+		return nil, false, nil
+	}
+	a, d := ParseAssertion(req.ActorToken)
+	if d != nil {
+		return nil, false, nil
+	}
+	ref, err := ParseAgentRef(t.TrustDomain, a.Subject())
+	if err != nil || old.AgentID != ref.AgentID.String() || old.TaskID != ref.TaskID.String() {
+		return nil, false, nil
+	}
+	id, err := s.identity(ctx, t, ref)
+	if err != nil || id.ClientID != ref.ClientID || id.Depth != 1 || id.Depth > t.Settings.MaxDepth {
+		return nil, false, nil
+	}
+	v, d := a.Verify(id.PublicKey, s.assertionAudiences(t), now, AgentAssertionMaxLife)
+	if d != nil || !now.Before(id.Deadline) {
+		return nil, false, nil
+	}
+	held, err := ParseScope(old.Scope)
+	if err != nil {
+		return nil, false, nil
+	}
+	scope, err := held.Attenuate(req.Scope)
+	if err != nil {
+		return nil, false, nil
+	}
+	auds := old.Audience
+	if len(req.Audiences) > 0 {
+		for _, aud := range req.Audiences {
+			if !contains(auds, aud) {
+				return nil, false, nil
+			}
+		}
+		auds = req.Audiences
+	}
+	signer, err := s.signer(ctx, nil, t)
+	if err != nil {
+		return nil, true, err
+	}
+
+	revID := uuid.Must(uuid.NewV7())
+	b := pgstore.NewTenantBatch(t.ID)
+	sum := sha256.Sum256([]byte(ref.String() + "\x00" + v.ID))
+	b.Queue(renewalChecks, t.ID, sum[:], v.Expiry.Add(Skew), ref.AgentID, 1+t.Settings.MaxRenewals, now, ref.TaskID,
+		old.JTI(), revID)
+	if err := queueRevocation(b, t, revocation{ID: revID, Level: "token", Target: old.ID, TaskID: ref.TaskID,
+		AgentID: ref.AgentID, Reason: "renewed", Code: "renewed", By: "agent:" + ref.AgentID.String(), Count: 1, At: now}); err != nil {
+		return nil, true, err
+	}
+	claims := &AccessClaims{Subject: id.Principal, Audience: auds, ClientID: id.ClientID, Scope: scope.String(),
+		Act: NewActorChain(ref.String()), TaskID: ref.TaskID.String(), AgentID: ref.AgentID.String()}
+	issued, err = s.mint(b, signer, t, claims, now, earliest(now.Add(t.Settings.TokenTTL), id.Deadline),
+		ref.AgentID, ref.TaskID, old.JTI(), audit.TokenRenewed, "agent:"+ref.String(), map[string]any{"depth": id.Depth})
+	if err != nil {
+		return nil, true, err
+	}
+	if err := s.db.SendBatch(ctx, b); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "CH001" {
+			return nil, false, nil
+		}
+		return nil, true, err
+	}
+	return issued, true, nil
+}
+
+// renewalChecks consumes the actor assertion's jti, revokes the renewed
+// token (still live and the agent's own), counts the exchange, and aborts
+// unless all of that happened and the agent, its ancestors and its task
+// are live.
+var renewalChecks = strings.TrimSpace(`
+WITH used AS (
+  INSERT INTO used_assertions (tenant_id, id_hash, expires_at) VALUES ($1, $2, $3)
+  ON CONFLICT DO NOTHING RETURNING 1
+), renewed AS (
+  UPDATE tokens SET revoked_at = $6, revocation_id = $9
+   WHERE jti = $8 AND agent_id = $4 AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM used)
+  RETURNING 1
+), counted AS (
+  UPDATE agents a SET exchanges = a.exchanges + 1, last_seen_at = greatest(a.last_seen_at, $6)
+   WHERE a.id = $4 AND a.task_id = $7 AND a.exchanges < $5 AND a.revoked_at IS NULL
+     AND EXISTS (SELECT 1 FROM renewed)
+     AND NOT EXISTS (SELECT 1 FROM agents p WHERE p.tenant_id = a.tenant_id AND p.id = ANY (a.ancestors) AND p.revoked_at IS NOT NULL)
+     AND EXISTS (SELECT 1 FROM tasks tk WHERE tk.tenant_id = a.tenant_id AND tk.id = $7 AND tk.completed_at IS NULL AND tk.deadline > $6)
+  RETURNING 1
+)
+SELECT chit_require(EXISTS (SELECT 1 FROM counted), 'renewal refused')`)
+
 // firstExchangeChecks consumes the assertion's jti and counts the exchange,
 // and aborts unless both happened and the agent, its ancestors and its task
 // are all live.

@@ -229,7 +229,11 @@ func (h exchangeHandler) HandleTokenEndpointRequest(ctx context.Context, r fosit
 		ActorToken: f.Get("actor_token"), ActorTokenType: f.Get("actor_token_type"),
 		Scope: scope, Audiences: auds,
 	}
-	if issued, ok, err := h.svc.exchangeFirstFast(ctx, st.tenant, req); ok {
+	fast := h.svc.exchangeFirstFast
+	if req.SubjectTokenType == TokenTypeAccessToken {
+		fast = h.svc.renewFast
+	}
+	if issued, ok, err := fast(ctx, st.tenant, req); ok {
 		st.issued = issued
 		return err
 	}

@@ -33,16 +33,23 @@ type revocation struct {
 // included, which would cap renewals at one per fsync. Replicas follow the
 // feed by cursor; a wake-up hint, if any, is sent after commit.
 func (s *Service) recordRevocation(ctx context.Context, tx pgx.Tx, t *tenants.Tenant, r revocation) error {
-	if _, err := tx.Exec(ctx, `INSERT INTO revocations (tenant_id, id, level, target, task_id, reason, revoked_by, revoked_count, revoked_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, t.ID, r.ID, r.Level, r.Target, nullID(r.TaskID), r.Reason, r.By, r.Count, r.At); err != nil {
+	var b pgx.Batch
+	if err := queueRevocation(&b, t, r); err != nil {
 		return err
 	}
+	return tx.SendBatch(ctx, &b).Close()
+}
+
+// queueRevocation queues the feed row and the audit event of r on b.
+func queueRevocation(b *pgx.Batch, t *tenants.Tenant, r revocation) error {
+	b.Queue(`INSERT INTO revocations (tenant_id, id, level, target, task_id, reason, revoked_by, revoked_count, revoked_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, t.ID, r.ID, r.Level, r.Target, nullID(r.TaskID), r.Reason, r.By, r.Count, r.At)
 	detail := map[string]any{"level": r.Level, "target": r.Target, "revoked_count": r.Count, "code": r.Code,
 		"reason_sha256": audit.Hash("reason", r.Reason)}
 	for k, v := range r.Detail {
 		detail[k] = v
 	}
-	return audit.Append(ctx, tx, t.ID, audit.Event{Time: r.At, Type: audit.Revoked, Actor: r.By, TaskID: r.TaskID,
+	return audit.Queue(b, t.ID, audit.Event{Time: r.At, Type: audit.Revoked, Actor: r.By, TaskID: r.TaskID,
 		AgentID: r.AgentID, RevocationID: r.ID, Detail: detail})
 }
 
