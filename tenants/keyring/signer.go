@@ -36,3 +36,17 @@ func (s *Signer) String() string               { return "keyring.Signer{kid:" + 
 func (s *Signer) GoString() string             { return s.String() }
 func (s *Signer) LogValue() slog.Value         { return slog.StringValue(s.String()) }
 func (s *Signer) MarshalJSON() ([]byte, error) { return json.Marshal(map[string]string{"kid": s.kid}) }
+
+// NewEphemeralSigner makes a signer whose key exists only in memory and is
+// never stored: for tests and benchmarks of what signs and verifies.
+func NewEphemeralSigner() (*Signer, ed25519.PublicKey, error) {
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	kid, err := KeyID(pub)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &Signer{kid: kid, priv: priv}, pub, nil
+}
