@@ -85,56 +85,68 @@ func (s *Service) identity(ctx context.Context, t *tenants.Tenant, ref AgentRef)
 	return id, nil
 }
 
-// exchangeFirstFast tries a first exchange in one round trip. ok is false
-// when the request must take the full path: a refusal (to be diagnosed
-// there), a delegated agent (whose parent's token bounds its lifetime), or
-// anything this path does not know.
-func (s *Service) exchangeFirstFast(ctx context.Context, t *tenants.Tenant, req ExchangeRequest) (issued *IssuedToken, ok bool, err error) {
-	if req.SubjectTokenType != TokenTypeJWT || req.ActorToken != "" {
-		return nil, false, nil
-	}
-	a, d := ParseAssertion(req.SubjectToken)
+// fastAgent is an agent whose assertion verified against its cached identity.
+type fastAgent struct {
+	ref       AgentRef
+	id        *agentIdentity
+	assertion *VerifiedAssertion
+	now       time.Time
+}
+
+// fastVerify verifies an agent assertion on the fast path; nil means the
+// full path must decide (a refusal to diagnose, a delegated agent whose
+// parent's token bounds its lifetime, or anything unknown here).
+func (s *Service) fastVerify(ctx context.Context, t *tenants.Tenant, raw string) *fastAgent {
+	a, d := ParseAssertion(raw)
 	if d != nil {
-		return nil, false, nil
+		return nil
 	}
 	ref, err := ParseAgentRef(t.TrustDomain, a.Subject())
 	if err != nil {
-		return nil, false, nil
+		return nil
 	}
 	id, err := s.identity(ctx, t, ref)
 	if err != nil || id.ClientID != ref.ClientID || id.Depth != 1 || id.Depth > t.Settings.MaxDepth {
-		return nil, false, nil
+		return nil
 	}
 	now := s.clock.Now()
 	v, d := a.Verify(id.PublicKey, s.assertionAudiences(t), now, AgentAssertionMaxLife)
 	if d != nil || !now.Before(id.Deadline) {
-		return nil, false, nil
+		return nil
 	}
-	scope, err := id.Scope.Attenuate(req.Scope)
+	return &fastAgent{ref: ref, id: id, assertion: v, now: now}
+}
+
+// narrow attenuates held scope and audiences to what req asks; ok is false
+// when it asks for more.
+func narrow(held Scope, heldAuds []string, req ExchangeRequest) (Scope, []string, bool) {
+	scope, err := held.Attenuate(req.Scope)
 	if err != nil {
-		return nil, false, nil
+		return Scope{}, nil, false
 	}
-	auds := id.Audiences
-	if len(req.Audiences) > 0 {
-		for _, aud := range req.Audiences {
-			if !contains(auds, aud) {
-				return nil, false, nil
-			}
+	for _, aud := range req.Audiences {
+		if !contains(heldAuds, aud) {
+			return Scope{}, nil, false
 		}
-		auds = req.Audiences
 	}
+	if len(req.Audiences) > 0 {
+		return scope, req.Audiences, true
+	}
+	return scope, heldAuds, true
+}
+
+// issueFast queues the checks statement, then the new token and its event,
+// and sends it all as one transaction. ok is false when the checks refused.
+func (s *Service) issueFast(ctx context.Context, t *tenants.Tenant, fa *fastAgent, b *pgx.Batch, scope Scope, auds []string,
+	renewedFrom uuid.UUID, evType audit.Type) (*IssuedToken, bool, error) {
 	signer, err := s.signer(ctx, nil, t)
 	if err != nil {
 		return nil, true, err
 	}
-
-	b := pgstore.NewTenantBatch(t.ID)
-	sum := sha256.Sum256([]byte(ref.String() + "\x00" + v.ID))
-	b.Queue(firstExchangeChecks, t.ID, sum[:], v.Expiry.Add(Skew), ref.AgentID, 1+t.Settings.MaxRenewals, now, ref.TaskID)
-	claims := &AccessClaims{Subject: id.Principal, Audience: auds, ClientID: id.ClientID, Scope: scope.String(),
-		Act: NewActorChain(ref.String()), TaskID: ref.TaskID.String(), AgentID: ref.AgentID.String()}
-	issued, err = s.mint(b, signer, t, claims, now, earliest(now.Add(t.Settings.TokenTTL), id.Deadline),
-		ref.AgentID, ref.TaskID, uuid.Nil, audit.TokenIssued, "agent:"+ref.String(), map[string]any{"depth": id.Depth})
+	claims := &AccessClaims{Subject: fa.id.Principal, Audience: auds, ClientID: fa.id.ClientID, Scope: scope.String(),
+		Act: NewActorChain(fa.ref.String()), TaskID: fa.ref.TaskID.String(), AgentID: fa.ref.AgentID.String()}
+	issued, err := s.mint(b, signer, t, claims, fa.now, earliest(fa.now.Add(t.Settings.TokenTTL), fa.id.Deadline),
+		fa.ref.AgentID, fa.ref.TaskID, renewedFrom, evType, "agent:"+fa.ref.String(), map[string]any{"depth": fa.id.Depth})
 	if err != nil {
 		return nil, true, err
 	}
@@ -148,79 +160,63 @@ func (s *Service) exchangeFirstFast(ctx context.Context, t *tenants.Tenant, req 
 	return issued, true, nil
 }
 
-// renewFast tries a renewal in one round trip, on the same terms as
-// exchangeFirstFast: ok is false when the full path must decide.
-func (s *Service) renewFast(ctx context.Context, t *tenants.Tenant, req ExchangeRequest) (issued *IssuedToken, ok bool, err error) {
+// assertionHash keys a used assertion id, as useAssertionID does.
+func (fa *fastAgent) assertionHash() []byte {
+	sum := sha256.Sum256([]byte(fa.ref.String() + "\x00" + fa.assertion.ID))
+	return sum[:]
+}
+
+// exchangeFirstFast tries a first exchange in one round trip; ok is false
+// when the full path must decide.
+func (s *Service) exchangeFirstFast(ctx context.Context, t *tenants.Tenant, req ExchangeRequest) (*IssuedToken, bool, error) {
+	if req.SubjectTokenType != TokenTypeJWT || req.ActorToken != "" {
+		return nil, false, nil
+	}
+	fa := s.fastVerify(ctx, t, req.SubjectToken)
+	if fa == nil {
+		return nil, false, nil
+	}
+	scope, auds, ok := narrow(fa.id.Scope, fa.id.Audiences, req)
+	if !ok {
+		return nil, false, nil
+	}
+	b := pgstore.NewTenantBatch(t.ID)
+	b.Queue(firstExchangeChecks, t.ID, fa.assertionHash(), fa.assertion.Expiry.Add(Skew), fa.ref.AgentID,
+		1+t.Settings.MaxRenewals, fa.now, fa.ref.TaskID)
+	return s.issueFast(ctx, t, fa, b, scope, auds, uuid.Nil, audit.TokenIssued)
+}
+
+// renewFast tries a renewal in one round trip; ok is false when the full
+// path must decide.
+func (s *Service) renewFast(ctx context.Context, t *tenants.Tenant, req ExchangeRequest) (*IssuedToken, bool, error) {
 	if req.SubjectTokenType != TokenTypeAccessToken || req.ActorTokenType != TokenTypeJWT || req.ActorToken == "" {
 		return nil, false, nil
 	}
-	now := s.clock.Now()
-	old, d := VerifyAccessToken(req.SubjectToken, s.keyLookup(ctx, nil, t), s.Issuer(t), now)
+	old, d := VerifyAccessToken(req.SubjectToken, s.keyLookup(ctx, nil, t), s.Issuer(t), s.clock.Now())
 	if d != nil {
 		return nil, false, nil
 	}
-	a, d := ParseAssertion(req.ActorToken)
-	if d != nil {
-		return nil, false, nil
-	}
-	ref, err := ParseAgentRef(t.TrustDomain, a.Subject())
-	if err != nil || old.AgentID != ref.AgentID.String() || old.TaskID != ref.TaskID.String() {
-		return nil, false, nil
-	}
-	id, err := s.identity(ctx, t, ref)
-	if err != nil || id.ClientID != ref.ClientID || id.Depth != 1 || id.Depth > t.Settings.MaxDepth {
-		return nil, false, nil
-	}
-	v, d := a.Verify(id.PublicKey, s.assertionAudiences(t), now, AgentAssertionMaxLife)
-	if d != nil || !now.Before(id.Deadline) {
+	fa := s.fastVerify(ctx, t, req.ActorToken)
+	if fa == nil || old.AgentID != fa.ref.AgentID.String() || old.TaskID != fa.ref.TaskID.String() {
 		return nil, false, nil
 	}
 	held, err := ParseScope(old.Scope)
 	if err != nil {
 		return nil, false, nil
 	}
-	scope, err := held.Attenuate(req.Scope)
-	if err != nil {
+	scope, auds, ok := narrow(held, old.Audience, req)
+	if !ok {
 		return nil, false, nil
 	}
-	auds := old.Audience
-	if len(req.Audiences) > 0 {
-		for _, aud := range req.Audiences {
-			if !contains(auds, aud) {
-				return nil, false, nil
-			}
-		}
-		auds = req.Audiences
-	}
-	signer, err := s.signer(ctx, nil, t)
-	if err != nil {
-		return nil, true, err
-	}
-
 	revID := uuid.Must(uuid.NewV7())
 	b := pgstore.NewTenantBatch(t.ID)
-	sum := sha256.Sum256([]byte(ref.String() + "\x00" + v.ID))
-	b.Queue(renewalChecks, t.ID, sum[:], v.Expiry.Add(Skew), ref.AgentID, 1+t.Settings.MaxRenewals, now, ref.TaskID,
-		old.JTI(), revID)
-	if err := queueRevocation(b, t, revocation{ID: revID, Level: "token", Target: old.ID, TaskID: ref.TaskID,
-		AgentID: ref.AgentID, Reason: "renewed", Code: "renewed", By: "agent:" + ref.AgentID.String(), Count: 1, At: now}); err != nil {
+	b.Queue(renewalChecks, t.ID, fa.assertionHash(), fa.assertion.Expiry.Add(Skew), fa.ref.AgentID,
+		1+t.Settings.MaxRenewals, fa.now, fa.ref.TaskID, old.JTI(), revID)
+	if err := queueRevocation(b, t, revocation{ID: revID, Level: "token", Target: old.ID, TaskID: fa.ref.TaskID,
+		AgentID: fa.ref.AgentID, Reason: "renewed", Code: "renewed", By: "agent:" + fa.ref.AgentID.String(), Count: 1, At: fa.now}); err != nil {
 		return nil, true, err
 	}
-	claims := &AccessClaims{Subject: id.Principal, Audience: auds, ClientID: id.ClientID, Scope: scope.String(),
-		Act: NewActorChain(ref.String()), TaskID: ref.TaskID.String(), AgentID: ref.AgentID.String()}
-	issued, err = s.mint(b, signer, t, claims, now, earliest(now.Add(t.Settings.TokenTTL), id.Deadline),
-		ref.AgentID, ref.TaskID, old.JTI(), audit.TokenRenewed, "agent:"+ref.String(), map[string]any{"depth": id.Depth})
-	if err != nil {
-		return nil, true, err
-	}
-	if err := s.db.SendBatch(ctx, b); err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "CH001" {
-			return nil, false, nil
-		}
-		return nil, true, err
-	}
-	return issued, true, nil
+	return s.issueFast(ctx, t, fa, b, scope, auds, old.JTI(), audit.TokenRenewed)
 }
 
 // renewalChecks consumes the actor assertion's jti, revokes the renewed
