@@ -1,5 +1,5 @@
-// Package worker holds chit's background jobs on River: expiry sweeps and
-// agent liveness. Periodic jobs are scheduled by River's elected leader
+// Package worker holds chit's background jobs on River: expiry sweeps,
+// agent liveness and linking the audit hash chain. Periodic jobs are scheduled by River's elected leader
 // only, so several replicas never sweep twice at once; any replica works them.
 package worker
 
@@ -14,6 +14,9 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/chitdev/chit/audit"
+	"github.com/chitdev/chit/internal/clock"
+	"github.com/chitdev/chit/internal/pgstore"
 	"github.com/chitdev/chit/migrations"
 	"github.com/chitdev/chit/oauth"
 	"github.com/chitdev/chit/tenants"
@@ -23,10 +26,12 @@ import (
 const (
 	SweepInterval    = 30 * time.Second
 	LivenessInterval = 5 * time.Second
+	ChainInterval    = 2 * time.Second
 )
 
 // Deps are what the jobs work with.
 type Deps struct {
+	DB      *pgstore.DB
 	Pool    *pgxpool.Pool
 	Tenants *tenants.Service
 	OAuth   *oauth.Service
@@ -39,6 +44,7 @@ func New(d Deps) (*river.Client[pgx.Tx], error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, NewSweepWorker(d))
 	river.AddWorker(workers, NewLivenessWorker(d))
+	river.AddWorker(workers, NewChainWorker(d))
 	client, err := river.NewClient[pgx.Tx](riverpgxv5.New(d.Pool), &river.Config{
 		Schema:  migrations.RiverSchema,
 		Logger:  slog.New(quiet{d.Logger.Handler()}),
@@ -51,6 +57,9 @@ func New(d Deps) (*river.Client[pgx.Tx], error) {
 			river.NewPeriodicJob(river.PeriodicInterval(LivenessInterval),
 				func() (river.JobArgs, *river.InsertOpts) { return LivenessArgs{}, nil },
 				&river.PeriodicJobOpts{ID: LivenessArgs{}.Kind(), RunOnStart: true}),
+			river.NewPeriodicJob(river.PeriodicInterval(ChainInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return ChainArgs{}, nil },
+				&river.PeriodicJobOpts{ID: ChainArgs{}.Kind(), RunOnStart: true}),
 		},
 		JobTimeout: time.Minute,
 	})
@@ -124,6 +133,45 @@ func (w *LivenessWorker) Work(ctx context.Context, _ *river.Job[LivenessArgs]) e
 			w.deps.Logger.InfoContext(ctx, "revoked silent agents", "tenant", t.Slug.String(), "agents", n)
 		}
 		return err
+	})
+}
+
+// ChainArgs: link new audit events into each tenant's hash chain.
+type ChainArgs struct{}
+
+// Kind implements river.JobArgs.
+func (ChainArgs) Kind() string { return "chit.audit_chain" }
+
+// InsertOpts: one pending chaining at a time.
+func (ChainArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByPeriod: ChainInterval}}
+}
+
+// ChainWorker works ChainArgs.
+type ChainWorker struct {
+	river.WorkerDefaults[ChainArgs]
+	deps Deps
+}
+
+// NewChainWorker returns the audit chainer's worker.
+func NewChainWorker(d Deps) *ChainWorker { return &ChainWorker{deps: d} }
+
+// chainBatch and maxChainBatches bound one run; the next run continues.
+const (
+	chainBatch      = 5000
+	maxChainBatches = 20
+)
+
+// Work links every tenant's pending events, in bounded batches.
+func (w *ChainWorker) Work(ctx context.Context, _ *river.Job[ChainArgs]) error {
+	return forEachTenant(ctx, w.deps, func(t *tenants.Tenant) error {
+		for range maxChainBatches {
+			n, err := audit.ChainPending(ctx, w.deps.DB, t.ID, clock.System.Now(), chainBatch)
+			if err != nil || n < chainBatch {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

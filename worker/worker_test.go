@@ -11,6 +11,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
 
+	"github.com/chitdev/chit/audit"
 	"github.com/chitdev/chit/internal/chittest"
 	"github.com/chitdev/chit/internal/clock"
 	"github.com/chitdev/chit/internal/pgtest"
@@ -38,7 +39,7 @@ func setup(t *testing.T) *testBundle {
 	_, err := env.Tenants.Update(context.Background(), "acme", tenants.SettingsChange{Liveness: &liveness})
 	require.NoError(t, err)
 	return &testBundle{env: env, clock: clk, tn: tn, orch: tn.ClientToken(tn.Orchestrator),
-		deps: worker.Deps{Pool: db.Pool, Tenants: env.Tenants, OAuth: env.OAuth, Logger: slog.New(slog.DiscardHandler)}}
+		deps: worker.Deps{DB: db, Pool: db.Pool, Tenants: env.Tenants, OAuth: env.OAuth, Logger: slog.New(slog.DiscardHandler)}}
 }
 
 func (b *testBundle) agent(t *testing.T) *chittest.Agent {
@@ -133,4 +134,25 @@ func TestRiverRunsTheJobs(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatal("the liveness job did not revoke the silent agent within 20 s")
+}
+
+func TestChainWorkerLinksTheTrail(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.agent(t) // several credential operations, each with its event
+	ctx := context.Background()
+	w := worker.NewChainWorker(b.deps)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		require.NoError(t, w.Work(ctx, &river.Job[worker.ChainArgs]{}))
+		r, err := audit.Verify(ctx, b.env.DB, b.tn.T.ID)
+		require.NoError(t, err)
+		require.Nil(t, r.Problem)
+		if r.Unchained == 0 {
+			require.Positive(t, r.Links)
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "events stayed unchained")
+		time.Sleep(20 * time.Millisecond)
+	}
 }
