@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -179,4 +180,15 @@ func earliest(times ...time.Time) time.Time {
 		}
 	}
 	return out
+}
+
+// BearerToken extracts the token of an `Authorization: Bearer` header; the
+// scheme is case-insensitive (RFC 9110 §11.1, RFC 6750 §2.1).
+func BearerToken(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -45,7 +44,7 @@ func (s *Service) Introspect(ctx context.Context, t *tenants.Tenant, r *http.Req
 	}
 	var client *Client
 	var d *Denial
-	if bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && form.Get("client_assertion") == "" {
+	if bearer, ok := BearerToken(r.Header.Get("Authorization")); ok && form.Get("client_assertion") == "" {
 		// A resource server may present its own client_credentials token,
 		// which spares it a signed assertion (and chit a write) per call.
 		caller, cd, err := s.AuthenticateBearer(ctx, t, bearer)

@@ -83,3 +83,16 @@ func TestMatchPattern(t *testing.T) {
 	require.False(t, MatchPattern("tickets:read", "tickets:readx"))
 	require.True(t, MatchPattern("*", "anything"))
 }
+
+func TestBearerToken(t *testing.T) {
+	t.Parallel()
+	for header, want := range map[string]string{"Bearer abc": "abc", "bearer abc": "abc", "BEARER  abc ": "abc"} {
+		got, ok := BearerToken(header)
+		require.True(t, ok, header)
+		require.Equal(t, want, got)
+	}
+	for _, header := range []string{"", "Bearer", "Bearer ", "Basic abc", "Bearerabc", "DPoP abc"} {
+		_, ok := BearerToken(header)
+		require.False(t, ok, header)
+	}
+}

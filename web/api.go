@@ -21,8 +21,8 @@ const callerKey = "chit.caller"
 // withBearer authenticates the API caller from its bearer token.
 func (s *Server) withBearer(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		raw, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
-		if !ok || raw == "" {
+		raw, ok := oauth.BearerToken(c.Request().Header.Get(echo.HeaderAuthorization))
+		if !ok {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer`)
 			return newProblem(http.StatusUnauthorized, "a bearer token is required")
 		}

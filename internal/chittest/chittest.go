@@ -363,9 +363,15 @@ func (a *Agent) ExchangeForm(scope string) url.Values {
 
 // Exchange gets the agent its first token; fails the test on refusal.
 func (a *Agent) Exchange(scope string) string {
+	a.Tenant.Env.T.Helper()
+	return a.token(a.ExchangeForm(scope))
+}
+
+// token posts form to the token endpoint and keeps the agent's new token.
+func (a *Agent) token(form url.Values) string {
 	t := a.Tenant.Env.T
 	t.Helper()
-	resp := a.Tenant.PostForm("/oauth2/token", a.ExchangeForm(scope))
+	resp := a.Tenant.PostForm("/oauth2/token", form)
 	require.Equal(t, http.StatusOK, resp.Status, string(resp.Body))
 	var tok struct {
 		AccessToken string `json:"access_token"`
@@ -392,16 +398,8 @@ func (a *Agent) RenewForm(scope string) url.Values {
 
 // Renew renews the agent's token; fails the test on refusal.
 func (a *Agent) Renew(scope string) string {
-	t := a.Tenant.Env.T
-	t.Helper()
-	resp := a.Tenant.PostForm("/oauth2/token", a.RenewForm(scope))
-	require.Equal(t, http.StatusOK, resp.Status, string(resp.Body))
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	resp.JSON(t, &tok)
-	a.Token = tok.AccessToken
-	return a.Token
+	a.Tenant.Env.T.Helper()
+	return a.token(a.RenewForm(scope))
 }
 
 // Delegate asks for a sub-agent launch token with scope; returns the response.
