@@ -90,6 +90,9 @@ func idText(id uuid.UUID) string {
 	return id.String()
 }
 
+// chainRescanWindow is how many links back each run looks for late events.
+const chainRescanWindow = 1000
+
 // chainLockKey, with the tenant, names the advisory lock that makes one
 // chainer per tenant at a time, whichever replica runs it.
 const chainLockKey = 0x63686169 // "chai"
@@ -103,15 +106,23 @@ func ChainPending(ctx context.Context, db *pgstore.DB, tenantID uuid.UUID, now t
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, chainLockKey, tenantID.String()); err != nil {
 			return err
 		}
-		seq, prev, lastXID, lastID := int64(0), Genesis(tenantID), "0", uuid.Nil
-		err := tx.QueryRow(ctx, `SELECT seq, hash, event_xid::text, event_id FROM audit_chain ORDER BY seq DESC LIMIT 1`).
-			Scan(&seq, &prev, &lastXID, &lastID)
+		// The scan starts a window of links back from the head, so an event
+		// whose transaction sorted before the head's but was linked late is
+		// still found; linked events are skipped by the anti-join below.
+		seq, prev, fromXID := int64(0), Genesis(tenantID), "0"
+		err := tx.QueryRow(ctx, `
+			SELECT h.seq, h.hash, coalesce((SELECT w.event_xid::text FROM audit_chain w WHERE w.seq = greatest(h.seq - $1, 1)), '0')
+			  FROM audit_chain h ORDER BY h.seq DESC LIMIT 1`, chainRescanWindow).Scan(&seq, &prev, &fromXID)
 		if err != nil && err != pgx.ErrNoRows {
 			return err
 		}
-		rows, err := tx.Query(ctx, selectEvents+`
-			 WHERE (xid, id) > ($1::xid8, $2) AND xid < pg_snapshot_xmin(pg_current_snapshot())
-			 ORDER BY xid, id LIMIT $3`, lastXID, lastID, limit)
+		// From the head's transaction on (index range), skipping what is
+		// linked already: a link is never written twice, whatever the order
+		// two chainers' snapshots saw.
+		rows, err := tx.Query(ctx, selectEvents+` e
+			 WHERE e.xid >= $1::xid8 AND e.xid < pg_snapshot_xmin(pg_current_snapshot())
+			   AND NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.tenant_id = e.tenant_id AND c.event_id = e.id)
+			 ORDER BY e.xid, e.id LIMIT $2`, fromXID, limit)
 		if err != nil {
 			return err
 		}
