@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/chitdev/chit/audit"
 	"github.com/chitdev/chit/internal/clock"
 	"github.com/chitdev/chit/internal/fault"
 	"github.com/chitdev/chit/internal/pgstore"
@@ -90,8 +91,13 @@ func (s *Service) Create(ctx context.Context, p CreateParams) (*Tenant, error) {
 			}
 			return err
 		}
-		_, err = s.keys.CreateTx(ctx, tx, t.ID)
-		return err
+		key, err := s.keys.CreateTx(ctx, tx, t.ID)
+		if err != nil {
+			return err
+		}
+		return audit.Append(ctx, tx, t.ID, audit.Event{Time: t.CreatedAt, Type: audit.TenantCreated, Actor: operator,
+			Detail: map[string]any{"slug": string(t.Slug), "trust_domain": t.TrustDomain.Name(), "kid": key.KeyID,
+				"settings": settingsDetail(settings)}})
 	})
 	if err != nil {
 		return nil, err
@@ -118,7 +124,11 @@ func (s *Service) Update(ctx context.Context, slug string, change SettingsChange
 			 WHERE id = $1`,
 			t.ID, int(settings.TokenTTL/time.Second), settings.MaxRenewals, settings.MaxDepth,
 			int(settings.Liveness/time.Second), now)
-		return err
+		if err != nil {
+			return err
+		}
+		return audit.Append(ctx, tx, t.ID, audit.Event{Time: now, Type: audit.TenantUpdated, Actor: operator,
+			Detail: map[string]any{"before": settingsDetail(t.Settings), "after": settingsDetail(settings)}})
 	})
 	s.forget(t.Slug)
 	if err != nil {
@@ -187,8 +197,21 @@ func (s *Service) RotateKey(ctx context.Context, slug string) (*Tenant, keyring.
 	if err != nil {
 		return nil, keyring.PublicKey{}, err
 	}
-	k, err := s.keys.Rotate(ctx, t.ID, t.KeyPublishWindow())
+	k, err := s.keys.Rotate(ctx, t.ID, t.KeyPublishWindow(), func(tx pgx.Tx, created keyring.PublicKey, retired []string) error {
+		return audit.Append(ctx, tx, t.ID, audit.Event{Time: s.clock.Now(), Type: audit.KeyRotated, Actor: operator,
+			Detail: map[string]any{"kid": created.KeyID, "retired_kids": retired,
+				"published_until": s.clock.Now().Add(t.KeyPublishWindow()).UTC()}})
+	})
 	return t, k, err
+}
+
+// operator is the actor of tenant changes: today they come only from the
+// chit CLI, run by the platform operator.
+const operator = "operator:cli"
+
+func settingsDetail(s Settings) map[string]any {
+	return map[string]any{"token_ttl_seconds": int(s.TokenTTL / time.Second), "max_renewals": s.MaxRenewals,
+		"max_depth": s.MaxDepth, "liveness_seconds": int(s.Liveness / time.Second)}
 }
 
 const selectTenant = `

@@ -233,3 +233,36 @@ func kids(t *testing.T, b *testBundle, tenantID uuid.UUID) []string {
 	}
 	return out
 }
+
+func TestTenantChangesAreAudited(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	acme, err := b.svc.Create(ctx, tenants.CreateParams{Slug: "acme", TrustDomain: "acme.example"})
+	require.NoError(t, err)
+	depth := 5
+	_, err = b.svc.Update(ctx, "acme", tenants.SettingsChange{MaxDepth: &depth})
+	require.NoError(t, err)
+	_, key, err := b.svc.RotateKey(ctx, "acme")
+	require.NoError(t, err)
+
+	var types []string
+	var rotatedKid, afterDepth string
+	err = b.db.InTenantTx(ctx, acme.ID, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT type FROM audit_events ORDER BY occurred_at, type`)
+		if err != nil {
+			return err
+		}
+		if types, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `SELECT detail->>'kid' FROM audit_events WHERE type = 'key.rotated'`).Scan(&rotatedKid); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT detail->'after'->>'max_depth' FROM audit_events WHERE type = 'tenant.updated'`).Scan(&afterDepth)
+	})
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{"tenant.created", "tenant.updated", "key.rotated"}, types)
+	require.Equal(t, key.KeyID, rotatedKid)
+	require.Equal(t, "5", afterDepth)
+}

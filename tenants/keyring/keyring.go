@@ -108,8 +108,9 @@ func (k *Keyring) CreateTx(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID) (
 // Rotate retires the tenant's active key and creates a new one. The retired
 // key stays published for publishFor (the longest a token it signed can
 // remain valid); its private half is destroyed at once, since it never signs
-// again.
-func (k *Keyring) Rotate(ctx context.Context, tenantID uuid.UUID, publishFor time.Duration) (PublicKey, error) {
+// again. record, when not nil, runs in the same transaction (the audit event).
+func (k *Keyring) Rotate(ctx context.Context, tenantID uuid.UUID, publishFor time.Duration,
+	record func(tx pgx.Tx, created PublicKey, retired []string) error) (PublicKey, error) {
 	var created PublicKey
 	err := k.db.InTenantTx(ctx, tenantID, func(tx pgx.Tx) error {
 		// Serialise rotations of one tenant: two at once must not both
@@ -119,15 +120,24 @@ func (k *Keyring) Rotate(ctx context.Context, tenantID uuid.UUID, publishFor tim
 			return err
 		}
 		now := k.clock.Now()
-		if _, err := tx.Exec(ctx, `
+		rows, err := tx.Query(ctx, `
 			UPDATE signing_keys
 			   SET retired_at = $1, publish_until = $2, sealed_private_key = NULL
-			 WHERE retired_at IS NULL`, now, now.Add(publishFor)); err != nil {
+			 WHERE retired_at IS NULL RETURNING kid`, now, now.Add(publishFor))
+		if err != nil {
 			return err
 		}
-		var err error
-		created, err = k.CreateTx(ctx, tx, tenantID)
-		return err
+		retired, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		if created, err = k.CreateTx(ctx, tx, tenantID); err != nil {
+			return err
+		}
+		if record != nil {
+			return record(tx, created, retired)
+		}
+		return nil
 	})
 	return created, err
 }
