@@ -16,6 +16,7 @@ import (
 	"github.com/chitdev/chit/audit"
 	"github.com/chitdev/chit/internal/fault"
 	"github.com/chitdev/chit/tenants"
+	"github.com/chitdev/chit/tenants/policy"
 )
 
 // ClientKind is what a registered workload may do.
@@ -81,11 +82,21 @@ func (s *Service) CreateClient(ctx context.Context, t *tenants.Tenant, kind Clie
 			VALUES ($1, $2, $3, $4, $5, $6)`, t.ID, c.ID, string(kind), name, []byte(pub), c.CreatedAt); err != nil {
 			return err
 		}
-		return audit.Append(ctx, tx, t.ID, audit.Event{Time: c.CreatedAt, Type: audit.ClientCreated, Actor: actor,
-			ClientID: c.ID, Detail: map[string]any{"kind": string(kind), "name_sha256": audit.Hash("client-name", name)}})
+		if err := audit.Append(ctx, tx, t.ID, audit.Event{Time: c.CreatedAt, Type: audit.ClientCreated, Actor: actor,
+			ClientID: c.ID, Detail: map[string]any{"kind": string(kind), "name_sha256": audit.Hash("client-name", name)}}); err != nil {
+			return err
+		}
+		// A resource server may introspect and read the feed from the start:
+		// its rules commit with it (and can be revoked with chit policy).
+		return policy.GrantDefaultsTx(ctx, tx, t.ID, c.ID, string(kind), actor, c.CreatedAt)
 	})
 	if err != nil {
 		return nil, err
+	}
+	if r, ok := s.policy.(interface {
+		Refresh(context.Context, uuid.UUID)
+	}); ok && kind == KindResourceServer {
+		r.Refresh(ctx, t.ID) // this replica at once; the others on the notification
 	}
 	return c, nil
 }

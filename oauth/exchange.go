@@ -161,10 +161,14 @@ func (s *Service) Exchange(ctx context.Context, tx pgx.Tx, t *tenants.Tenant, re
 	if d := s.agentUsable(agent, now); d != nil {
 		return nil, s.annotate(d, agent, ref), nil
 	}
-	if agent.Depth > t.Settings.MaxDepth {
-		// The tenant lowered its maximum since this agent was launched.
-		return nil, s.annotate(deny(CheckDepth, "the agent's lineage is deeper than the tenant's maximum").
-			with("depth ≤ "+strconv.Itoa(t.Settings.MaxDepth), "depth "+strconv.Itoa(agent.Depth)), agent, ref), nil
+	var caps TaskGrant
+	if s.policy != nil {
+		caps = s.policy.CheckTask(t.ID, agent.task.ClientID, nil, nil)
+	}
+	if maxDepth, capRule := effectiveDepth(t.Settings.MaxDepth, caps); agent.Depth > maxDepth {
+		// The tenant (or the orchestrator's cap) lowered the maximum since
+		// this agent was launched.
+		return nil, s.annotate(depthDenial(deny(CheckDepth, ""), maxDepth, capRule, agent.Depth, "the agent's lineage is deeper than"), agent, ref), nil
 	}
 	scope, err := ceiling.Attenuate(req.Scope)
 	if err != nil {
@@ -177,6 +181,11 @@ func (s *Service) Exchange(ctx context.Context, tx pgx.Tx, t *tenants.Tenant, re
 			}
 		}
 		auds = req.Audiences
+	}
+	// Governance now, not only when the task was created: the orchestrator
+	// must still hold grants covering what this token carries.
+	if _, d := s.govern(t, agent.task.ClientID, scope, auds, false); d != nil {
+		return nil, s.annotate(d, agent, ref), nil
 	}
 
 	// The renewal cap counts every exchange; the update is atomic, so

@@ -177,7 +177,7 @@ func (s *Service) exchangeFirstFast(ctx context.Context, t *tenants.Tenant, req 
 		return nil, false, nil
 	}
 	scope, auds, ok := narrow(fa.id.Scope, fa.id.Audiences, req)
-	if !ok {
+	if !ok || !s.allowed(t, fa.id.ClientID, scope, auds) {
 		return nil, false, nil
 	}
 	b := pgstore.NewTenantBatch(t.ID)
@@ -205,7 +205,7 @@ func (s *Service) renewFast(ctx context.Context, t *tenants.Tenant, req Exchange
 		return nil, false, nil
 	}
 	scope, auds, ok := narrow(held, old.Audience, req)
-	if !ok {
+	if !ok || !s.allowed(t, fa.id.ClientID, scope, auds) {
 		return nil, false, nil
 	}
 	revID := uuid.Must(uuid.NewV7())

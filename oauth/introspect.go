@@ -79,6 +79,12 @@ func (s *Service) Introspect(ctx context.Context, t *tenants.Tenant, r *http.Req
 			Status: http.StatusForbidden, ClientID: client.ID}
 		return nil, d, nil
 	}
+	if g := s.checkClient(t, client.ID, CapIntrospect); !g.Allowed {
+		d := &Denial{Check: CheckPolicy, Reason: "the client holds no introspect rule", OAuthError: ErrUnauthorizedClient,
+			Status: http.StatusForbidden, ClientID: client.ID, Expected: "an introspect rule", Presented: "client " + client.ID,
+			Rule: ruleTrace(g)}
+		return nil, d, nil
+	}
 	raw := form.Get("token")
 	if raw == "" {
 		return nil, deny(CheckFormat, "token is required"), nil

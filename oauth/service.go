@@ -25,13 +25,45 @@ import (
 type TaskGrant struct {
 	Allowed bool
 	Missing []string // the first scopes or audiences no rule covers
-	Rule    string   // the rule that decided
-	Closest string   // the closest rule that exists, for the why-denied trace
+	// MissingAudience is true when the first missing item is an audience.
+	MissingAudience bool
+	Rule            string // the rule that decided
+	MissingRule     string // when refused, the rule that would have allowed the first missing item
+	Closest         string // the closest rule that exists, for the why-denied trace
+
+	// The orchestrator's own caps (zero: none) and their rules; they only
+	// tighten the tenant's settings.
+	MaxTaskTTL     time.Duration
+	MaxTaskTTLRule string
+	MaxDepth       int
+	MaxDepthRule   string
 }
 
-// Governor decides what an orchestrator may put in a task.
+// Client capabilities a Governor decides with CheckClient.
+const (
+	CapIntrospect = "introspect"
+	CapFeed       = "feed"
+)
+
+// Governor decides what an orchestrator may grant and which clients may
+// use tenant-wide capabilities. Its checks are in-memory (about a
+// microsecond), so every path that grants authority asks again, the fast
+// paths included: a revoked grant takes effect for the next request.
 type Governor interface {
+	// CheckTask: may clientID's tasks carry these scopes and audiences
+	// now? With none, it only reports the client's caps.
 	CheckTask(tenantID uuid.UUID, clientID string, scopes, audiences []string) TaskGrant
+	// CheckClient: may clientID use capability (CapIntrospect, CapFeed)?
+	CheckClient(tenantID uuid.UUID, clientID string, capability string) TaskGrant
+}
+
+// effectiveDepth is the tenant's maximum depth tightened by the
+// orchestrator's cap, and the rule to name when it is the cap that binds.
+func effectiveDepth(tenantMax int, g TaskGrant) (int, string) {
+	if g.MaxDepth > 0 && g.MaxDepth < tenantMax {
+		return g.MaxDepth, g.MaxDepthRule
+	}
+	return tenantMax, ""
 }
 
 // Service issues, exchanges, introspects and revokes chit credentials.

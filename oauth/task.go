@@ -94,18 +94,17 @@ func (s *Service) CreateTask(ctx context.Context, t *tenants.Tenant, caller *Cal
 	if ttl < MinTaskTTL || ttl > MaxTaskTTL {
 		return nil, fault.InvalidField("ttl_seconds", "must be between %d and %d", int(MinTaskTTL/time.Second), int(MaxTaskTTL/time.Second))
 	}
-	if s.policy == nil {
-		return nil, apiDenial(http.StatusForbidden, CheckPolicy, "no governance policy is configured")
-	}
-	if g := s.policy.CheckTask(t.ID, caller.ClientID, scope.Tokens(), auds); !g.Allowed {
-		d := apiDenial(http.StatusForbidden, CheckPolicy, "the task asks for more than policy grants this orchestrator")
-		d.Expected = "a grant covering " + strings.Join(g.Missing, " ")
-		d.Presented = strings.Join(g.Missing, " ")
-		d.Rule = g.Rule
-		if g.Closest != "" {
-			d.Rule = g.Rule + "; closest rule: " + g.Closest
+	g, d := s.govern(t, caller.ClientID, scope, auds, true)
+	if d != nil {
+		if s.policy != nil {
+			d.Reason = "the task asks for more than policy grants this orchestrator"
 		}
-		d.ClientID = caller.ClientID
+		return nil, d
+	}
+	if g.MaxTaskTTL > 0 && ttl > g.MaxTaskTTL {
+		d := apiDenial(http.StatusForbidden, CheckPolicy, "ttl_seconds exceeds the orchestrator's maximum task TTL").
+			with("ttl_seconds ≤ "+strconv.Itoa(int(g.MaxTaskTTL/time.Second)), "ttl_seconds "+strconv.Itoa(p.TTLSeconds))
+		d.Rule, d.ClientID = g.MaxTaskTTLRule, caller.ClientID
 		return nil, d
 	}
 	now := s.clock.Now()
@@ -201,6 +200,10 @@ func (s *Service) MintLaunchToken(ctx context.Context, t *tenants.Tenant, caller
 			d.TaskID, d.ClientID = task.ID, caller.ClientID
 			return d
 		}
+		if _, d := s.govern(t, task.ClientID, scope, task.Audiences, true); d != nil {
+			d.TaskID = task.ID
+			return d
+		}
 		lt, err = s.insertLaunchToken(ctx, tx, t, task, uuid.Nil, 1, scope, time.Time{}, now, "client:"+caller.ClientID)
 		return err
 	})
@@ -231,9 +234,12 @@ func (s *Service) MintSubAgentLaunchToken(ctx context.Context, t *tenants.Tenant
 		if err := tx.QueryRow(ctx, `SELECT depth FROM agents WHERE id = $1`, agentID).Scan(&depth); err != nil {
 			return err
 		}
-		if depth+1 > t.Settings.MaxDepth {
-			d := apiDenial(http.StatusForbidden, CheckDepth, "delegation would exceed the tenant's maximum depth").
-				with("depth ≤ "+strconv.Itoa(t.Settings.MaxDepth), "depth "+strconv.Itoa(depth+1))
+		var caps TaskGrant
+		if s.policy != nil {
+			caps = s.policy.CheckTask(t.ID, task.ClientID, nil, nil)
+		}
+		if maxDepth, capRule := effectiveDepth(t.Settings.MaxDepth, caps); depth+1 > maxDepth {
+			d := depthDenial(apiDenial(http.StatusForbidden, CheckDepth, ""), maxDepth, capRule, depth+1, "delegation would exceed")
 			d.AgentID, d.TaskID, d.ClientID = agentID, task.ID, task.ClientID
 			return d
 		}
@@ -248,6 +254,10 @@ func (s *Service) MintSubAgentLaunchToken(ctx context.Context, t *tenants.Tenant
 				d.Status = http.StatusBadRequest
 			}
 			d.AgentID, d.TaskID, d.ClientID = agentID, task.ID, task.ClientID
+			return d
+		}
+		if _, d := s.govern(t, task.ClientID, scope, task.Audiences, true); d != nil {
+			d.AgentID, d.TaskID = agentID, task.ID
 			return d
 		}
 		notAfter := time.Unix(caller.Claims.Expiry, 0)

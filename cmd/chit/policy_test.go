@@ -46,7 +46,9 @@ func TestPolicyCommands(t *testing.T) {
 
 	code, out, stderr = b.run(t, "policy", "list", "--tenant", "acme")
 	require.Equal(t, 0, code, stderr)
-	require.Contains(t, out, "no grants")
+	require.Contains(t, out, "no scope or audience grants")
+	require.Contains(t, out, rs+"  introspect", "a resource server is given introspect at creation")
+	require.Contains(t, out, rs+"  feed")
 
 	code, out, stderr = b.run(t, "policy", "grant", "--tenant", "acme", "--client", orch,
 		"--scopes", "tickets:*  mail:send", "--audiences", "https://api.acme.example", "--json")
@@ -71,7 +73,7 @@ func TestPolicyCommands(t *testing.T) {
 	t.Logf("CLI grant enforced by the running replica %s after the command returned", time.Since(start))
 	require.False(t, allowed([]string{"ticketsx"}))
 
-	code, out, stderr = b.run(t, "policy", "list", "--tenant", "acme", "--json")
+	code, out, stderr = b.run(t, "policy", "list", "--tenant", "acme", "--client", orch, "--json")
 	require.Equal(t, 0, code, stderr)
 	var rules []struct {
 		ClientID  string    `json:"client_id"`
@@ -93,7 +95,13 @@ func TestPolicyCommands(t *testing.T) {
 	require.Contains(t, out, "https://api.acme.example")
 	code, out, _ = b.run(t, "policy", "list", "--tenant", "acme", "--client", rs, "--json")
 	require.Equal(t, 0, code)
-	require.JSONEq(t, "[]", out)
+	var rsRules []struct {
+		Kind    string `json:"kind"`
+		Pattern string `json:"pattern"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &rsRules))
+	require.Len(t, rsRules, 2)
+	require.ElementsMatch(t, []string{"introspect", "feed"}, []string{rsRules[0].Kind, rsRules[1].Kind})
 
 	code, _, stderr = b.run(t, "policy", "grant", "--tenant", "acme", "--client", "nobody", "--scopes", "x")
 	require.Equal(t, 1, code)
@@ -128,10 +136,89 @@ func TestPolicyCommands(t *testing.T) {
 	require.Equal(t, 1, code, "revoking what is not granted says so")
 	require.Contains(t, stderr, "not granted")
 
-	code, out, _ = b.run(t, "policy", "list", "--tenant", "acme", "--json")
+	code, out, _ = b.run(t, "policy", "list", "--tenant", "acme", "--client", orch, "--json")
 	require.Equal(t, 0, code)
 	require.NoError(t, json.Unmarshal([]byte(out), &rules))
 	require.Len(t, rules, 2)
+}
+
+func TestPolicyAccessAndCapCommands(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	code, _, stderr := b.run(t, "migrate")
+	require.Equal(t, 0, code, stderr)
+	code, out, stderr := b.run(t, "tenant", "create", "acme", "--trust-domain", "acme.example", "--json")
+	require.Equal(t, 0, code, stderr)
+	var tenant struct{ ID uuid.UUID }
+	require.NoError(t, json.Unmarshal([]byte(out), &tenant))
+	orch := b.createClient(t, "acme", "orchestrator")
+	rs := b.createClient(t, "acme", "resource-server")
+
+	db, err := pgstore.Open(ctx, b.env["DATABASE_URL"], pgstore.Options{MaxConns: 4})
+	require.NoError(t, err)
+	defer db.Close()
+	replica, err := policy.New(ctx, db, clock.System, nil)
+	require.NoError(t, err)
+	defer replica.Close()
+	require.True(t, replica.CheckClient(tenant.ID, rs, policy.ActIntrospect).Allowed, "a resource server may introspect from creation")
+	require.False(t, replica.CheckClient(tenant.ID, orch, policy.ActIntrospect).Allowed)
+
+	code, out, stderr = b.run(t, "policy", "revoke", "--tenant", "acme", "--client", rs, "--introspect")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, out, "access        introspect")
+	start := time.Now()
+	for replica.CheckClient(tenant.ID, rs, policy.ActIntrospect).Allowed {
+		require.Less(t, time.Since(start), time.Second, "a CLI revoke reaches a running replica within 1 s")
+		time.Sleep(time.Millisecond)
+	}
+	require.True(t, replica.CheckClient(tenant.ID, rs, policy.ActFeed).Allowed, "feed stays")
+	code, _, stderr = b.run(t, "policy", "revoke", "--tenant", "acme", "--client", rs, "--introspect")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "not granted")
+	code, _, stderr = b.run(t, "policy", "grant", "--tenant", "acme", "--client", orch, "--introspect")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "granted to resource servers")
+	code, _, stderr = b.run(t, "policy", "grant", "--tenant", "acme", "--client", rs, "--introspect", "--json")
+	require.Equal(t, 0, code, stderr)
+	start = time.Now()
+	for !replica.CheckClient(tenant.ID, rs, policy.ActIntrospect).Allowed {
+		require.Less(t, time.Since(start), time.Second, "a CLI grant reaches a running replica within 1 s")
+		time.Sleep(time.Millisecond)
+	}
+
+	code, out, stderr = b.run(t, "policy", "grant", "--tenant", "acme", "--client", orch, "--max-task-ttl", "1h", "--max-depth", "2")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, out, "max-task-ttl  1h0m0s")
+	require.Contains(t, out, "max-depth     2")
+	caps := func() policy.Caps { return replica.CheckTask(tenant.ID, orch, nil, nil).Caps }
+	start = time.Now()
+	for caps().MaxDepth != 2 || caps().MaxTaskTTL != time.Hour {
+		require.Less(t, time.Since(start), time.Second, "caps reach a running replica within 1 s")
+		time.Sleep(time.Millisecond)
+	}
+	code, out, _ = b.run(t, "policy", "list", "--tenant", "acme", "--client", orch)
+	require.Equal(t, 0, code)
+	require.Contains(t, out, "max_task_ttl  1h0m0s")
+	require.Contains(t, out, "max_depth     2")
+	code, _, stderr = b.run(t, "policy", "grant", "--tenant", "acme", "--client", rs, "--max-depth", "2")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "caps apply to orchestrators")
+	code, _, stderr = b.run(t, "policy", "grant", "--tenant", "acme", "--client", orch, "--max-task-ttl", "1ms")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "max_task_ttl")
+
+	code, _, stderr = b.run(t, "policy", "revoke", "--tenant", "acme", "--client", orch, "--max-depth")
+	require.Equal(t, 0, code, stderr)
+	start = time.Now()
+	for caps().MaxDepth != 0 {
+		require.Less(t, time.Since(start), time.Second, "a removed cap reaches a running replica within 1 s")
+		time.Sleep(time.Millisecond)
+	}
+	require.Equal(t, time.Hour, caps().MaxTaskTTL, "the other cap stays")
+	code, _, stderr = b.run(t, "policy", "revoke", "--tenant", "acme", "--client", orch, "--max-depth")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "not set")
 }
 
 // createClient registers a client through `chit client create` and returns

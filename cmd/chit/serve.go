@@ -8,7 +8,6 @@ import (
 	"net"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
 	"github.com/chitdev/chit/internal/clock"
@@ -87,7 +86,7 @@ func (a *app) serve(ctx context.Context, addr, baseURL string, demo bool) error 
 		return fmt.Errorf("load governance policy: %w", err)
 	}
 	defer gov.Close()
-	credentials := oauth.NewService(oauth.Config{DB: db, Keys: keys, Clock: clock.System, Policy: governor{gov},
+	credentials := oauth.NewService(oauth.Config{DB: db, Keys: keys, Clock: clock.System, Policy: oauth.PolicyGovernor{P: gov},
 		Logger: log, BaseURL: base})
 	srv, err := web.New(web.Config{BaseURL: base, Version: version}, web.Deps{
 		OAuth:   credentials,
@@ -127,14 +126,6 @@ func (a *app) serve(ctx context.Context, addr, baseURL string, demo bool) error 
 	}
 	log.Info("stopped")
 	return err
-}
-
-// governor adapts the Casbin governance service to what issuance asks.
-type governor struct{ p *policy.Service }
-
-func (g governor) CheckTask(tenantID uuid.UUID, clientID string, scopes, audiences []string) oauth.TaskGrant {
-	d := g.p.CheckTask(tenantID, clientID, scopes, audiences)
-	return oauth.TaskGrant{Allowed: d.Allowed, Missing: d.Missing, Rule: d.Rule, Closest: d.Closest}
 }
 
 // readiness reports whether this replica can serve requests.

@@ -52,13 +52,7 @@ type Env struct {
 }
 
 // Governor adapts the policy service for oauth.
-type Governor struct{ P *policy.Service }
-
-// CheckTask implements oauth.Governor.
-func (g Governor) CheckTask(tenantID uuid.UUID, clientID string, scopes, audiences []string) oauth.TaskGrant {
-	d := g.P.CheckTask(tenantID, clientID, scopes, audiences)
-	return oauth.TaskGrant{Allowed: d.Allowed, Missing: d.Missing, Rule: d.Rule, Closest: d.Closest}
-}
+type Governor = oauth.PolicyGovernor
 
 // Start runs a server on 127.0.0.1 against a fresh database.
 func Start(t testing.TB) *Env {
@@ -99,7 +93,7 @@ func StartWith(t testing.TB, db *pgstore.DB, opts Options) *Env {
 
 	env.Server = httptest.NewUnstartedServer(nil)
 	env.URL = "http://" + env.Server.Listener.Addr().String()
-	env.OAuth = oauth.NewService(oauth.Config{DB: db, Keys: keys, Clock: clk, Policy: Governor{env.Policy},
+	env.OAuth = oauth.NewService(oauth.Config{DB: db, Keys: keys, Clock: clk, Policy: Governor{P: env.Policy},
 		Logger: slog.New(slog.NewJSONHandler(env.LogBuf, nil)), BaseURL: env.URL})
 	srv, err := web.New(web.Config{BaseURL: env.URL, Version: "test", DenialBudget: opts.DenialBudget}, web.Deps{
 		OAuth: env.OAuth, Tenants: env.Tenants, Keys: keys, Logger: slog.New(slog.NewJSONHandler(env.LogBuf, nil)),

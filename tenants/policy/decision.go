@@ -32,14 +32,24 @@ type Decision struct {
 	// when the client has no rule of that kind. Other clients' rules are
 	// never named: the trace is shown to the refused client's orchestrator.
 	Closest string
+	// MissingRule is, when denied, the rule that would have allowed the
+	// first missing item, as a Casbin policy line.
+	MissingRule string
+	// MissingAction is the kind of the first missing item (ActScope,
+	// ActAudience, ActIntrospect, ActFeed).
+	MissingAction Action
 	// Reason says why, in words, for the trace and logs.
 	Reason string
+	// Caps are the client's own caps (zero: none), reported whether or not
+	// the check allowed.
+	Caps Caps
 }
 
 // CheckTask decides whether clientID may create a task with these scopes
 // and audiences: each scope must match a granted pattern and each audience
 // equal a granted audience; a client without any scope or audience grant
-// is refused. It reads only memory and never fails: an internal error of
+// is refused. Asked with no scope and no audience, it allows and only
+// reports the client's caps (Decision.Caps). It reads only memory and never fails: an internal error of
 // the enforcer refuses.
 func (s *Service) CheckTask(tenantID uuid.UUID, clientID string, scopes, audiences []string) Decision {
 	d := Decision{Check: CheckPolicy}
@@ -48,9 +58,21 @@ func (s *Service) CheckTask(tenantID uuid.UUID, clientID string, scopes, audienc
 	if tp != nil {
 		g = tp.clients[clientID]
 	}
+	if g != nil {
+		d.Caps = g.caps
+	}
+	if len(scopes)+len(audiences) == 0 {
+		d.Allowed = true
+		return d
+	}
 	if g == nil || len(g.scopes)+len(g.audiences) == 0 {
 		d.Rule = RuleNone
 		d.Missing = append(append(d.Missing, scopes...), audiences...)
+		d.MissingAction = ActScope
+		if len(scopes) == 0 {
+			d.MissingAction = ActAudience
+		}
+		d.MissingRule = ruleString(casbinClientPrefix+clientID, tenantID.String(), d.Missing[0], d.MissingAction)
 		d.Reason = fmt.Sprintf("client %s has no scope or audience grant in this tenant", clientID)
 		return d
 	}
@@ -76,6 +98,8 @@ func (s *Service) CheckTask(tenantID uuid.UUID, clientID string, scopes, audienc
 	if len(d.Missing) > 0 {
 		d.Rule = RuleNone
 		first := d.Missing[0]
+		d.MissingAction = firstKind
+		d.MissingRule = ruleString(casbinClientPrefix+clientID, tp.domain, first, firstKind)
 		candidates := g.scopes
 		if firstKind == ActAudience {
 			candidates = g.audiences

@@ -66,11 +66,19 @@ const (
 	ActScope Action = "scope"
 	// ActAudience: put the rule's audience in a task.
 	ActAudience Action = "audience"
-	// ActIntrospect and ActFeed are stored and loaded but not yet granted
-	// by any command: the introspection and feed checks come later.
+	// ActIntrospect: call the introspection endpoint (object `*`).
 	ActIntrospect Action = "introspect"
-	ActFeed       Action = "feed"
+	// ActFeed: read the revocation feed (object `*`).
+	ActFeed Action = "feed"
+	// ActMaxTaskTTL and ActMaxDepth are an orchestrator's caps (object: the
+	// cap in seconds, or a depth). They only tighten the tenant's settings;
+	// CheckTask reports them, no matcher reads them.
+	ActMaxTaskTTL Action = "max_task_ttl"
+	ActMaxDepth   Action = "max_depth"
 )
+
+// AccessObject is the object of introspect and feed rules.
+const AccessObject = "*"
 
 // Role is a console user's role in a tenant.
 type Role string

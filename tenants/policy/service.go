@@ -105,6 +105,7 @@ func (tp *tenantPolicy) enforce(log *slog.Logger, clientID, item string, act Act
 type clientGrants struct {
 	scopes    []string
 	audiences []string
+	caps      Caps
 }
 
 // reloadTimeout bounds one reload triggered by a notification.
@@ -147,8 +148,8 @@ func (s *Service) Close() {
 // Rule is one stored grant.
 type Rule struct {
 	ClientID  string
-	Action    Action // ActScope or ActAudience (ActIntrospect, ActFeed later)
-	Pattern   string // a scope pattern or an audience
+	Action    Action // ActScope, ActAudience, ActIntrospect, ActFeed, ActMaxTaskTTL, ActMaxDepth
+	Pattern   string // a scope pattern, an audience, `*` (introspect, feed) or a cap (seconds, depth)
 	GrantedAt time.Time
 	GrantedBy string
 }
@@ -406,6 +407,11 @@ func clientKind(ctx context.Context, tx pgx.Tx, clientID string) (string, error)
 	return kind, err
 }
 
+// Refresh reloads a tenant's policy from the database now, for a change
+// written in another package's transaction (a new client's default rules);
+// the change notification does the same on every replica.
+func (s *Service) Refresh(ctx context.Context, tenantID uuid.UUID) { s.refresh(ctx, tenantID) }
+
 // refresh applies this replica's own change at once, so its next check
 // sees it; the notification does the same on every replica (this one
 // again, harmlessly), so a failure here is only logged.
@@ -510,11 +516,13 @@ func compile(tenantID uuid.UUID, lines [][]string) (*tenantPolicy, error) {
 			g = &clientGrants{}
 			tp.clients[id] = g
 		}
-		switch Action(l[4]) {
+		switch act := Action(l[4]); act {
 		case ActScope:
 			g.scopes = append(g.scopes, l[3])
 		case ActAudience:
 			g.audiences = append(g.audiences, l[3])
+		case ActMaxTaskTTL, ActMaxDepth:
+			g.caps.set(act, l[3], ruleString(l[1], l[2], l[3], act))
 		}
 	}
 	return tp, nil
@@ -523,4 +531,21 @@ func compile(tenantID uuid.UUID, lines [][]string) (*tenantPolicy, error) {
 // ruleString renders a rule as its Casbin policy line.
 func ruleString(sub, dom, obj string, act Action) string {
 	return fmt.Sprintf("p, %s, %s, %s, %s", sub, dom, obj, act)
+}
+
+// NewInMemory returns a service over fixed rules, without database or
+// watcher, for benchmarks (here and
+// in the packages that ask it); changes are not possible. rules maps a tenant to its Casbin lines.
+func NewInMemory(rules map[uuid.UUID][][]string) (*Service, error) {
+	s := &Service{log: slog.New(slog.DiscardHandler)}
+	state := make(map[uuid.UUID]*tenantPolicy, len(rules))
+	for id, lines := range rules {
+		tp, err := compile(id, lines)
+		if err != nil {
+			return nil, err
+		}
+		state[id] = tp
+	}
+	s.state.Store(&state)
+	return s, nil
 }
