@@ -228,3 +228,15 @@ func (s *Server) denial(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, trace)
 }
+
+func (s *Server) revokeLevel(c echo.Context) error {
+	var p oauth.RevokeParams
+	if err := s.decodeJSON(c, &p); err != nil {
+		return err
+	}
+	res, err := s.deps.OAuth.RevokeLevel(c.Request().Context(), tenantOf(c), callerOf(c), p)
+	if err != nil {
+		return s.apiError(c, err)
+	}
+	return c.JSON(http.StatusCreated, res)
+}

@@ -140,6 +140,7 @@ func (s *Server) routes() {
 	api.POST("/agents/:agent_id/launch-tokens", s.agentLaunchToken)
 	api.POST("/agents/:agent_id/heartbeat", s.heartbeat)
 	api.GET("/denials/:denial_id", s.denial)
+	api.POST("/revocations", s.revokeLevel)
 }
 
 // Handler is the server as an http.Handler, for tests.
