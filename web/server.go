@@ -141,6 +141,7 @@ func (s *Server) routes() {
 	api.POST("/agents/:agent_id/heartbeat", s.heartbeat)
 	api.GET("/denials/:denial_id", s.denial)
 	api.POST("/revocations", s.revokeLevel)
+	api.GET("/revocations", s.revocationFeed)
 }
 
 // Handler is the server as an http.Handler, for tests.
