@@ -40,7 +40,8 @@ import (
 type Env struct {
 	T        testing.TB
 	DB       *pgstore.DB
-	URL      string
+	URL      string // the base URL issuers are built from
+	Addr     string // where this server listens
 	Tenants  *tenants.Service
 	OAuth    *oauth.Service
 	Policy   *policy.Service
@@ -71,6 +72,9 @@ func StartOn(t testing.TB, db *pgstore.DB) *Env {
 type Options struct {
 	Clock        clock.Clock // default the system clock
 	DenialBudget web.DenialBudget
+	// BaseURL is the public URL issuers are built from; replicas share
+	// one. Default: this server's own address.
+	BaseURL string
 }
 
 // StartWith runs a server on db with opts.
@@ -92,7 +96,11 @@ func StartWith(t testing.TB, db *pgstore.DB, opts Options) *Env {
 	t.Cleanup(env.Policy.Close)
 
 	env.Server = httptest.NewUnstartedServer(nil)
-	env.URL = "http://" + env.Server.Listener.Addr().String()
+	env.Addr = "http://" + env.Server.Listener.Addr().String()
+	env.URL = env.Addr
+	if opts.BaseURL != "" {
+		env.URL = opts.BaseURL
+	}
 	env.OAuth = oauth.NewService(oauth.Config{DB: db, Keys: keys, Clock: clk, Policy: Governor{P: env.Policy},
 		Logger: slog.New(slog.NewJSONHandler(env.LogBuf, nil)), BaseURL: env.URL})
 	srv, err := web.New(web.Config{BaseURL: env.URL, Version: "test", DenialBudget: opts.DenialBudget}, web.Deps{
