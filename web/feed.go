@@ -45,6 +45,7 @@ func (s *Server) revocationFeed(c echo.Context) error {
 		return s.apiError(c, err)
 	}
 	if !strings.Contains(req.Header.Get(echo.HeaderAccept), "text/event-stream") {
+		s.observeFeed(feed)
 		c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
 		return c.JSON(http.StatusOK, feed)
 	}
@@ -60,6 +61,7 @@ func (s *Server) revocationFeed(c echo.Context) error {
 	for {
 		// The server's write timeout would end a long stream: extend it per write.
 		_ = rc.SetWriteDeadline(time.Now().Add(feedKeepalive + 10*time.Second))
+		s.observeFeed(feed)
 		for _, it := range feed.Revocations {
 			data, err := json.Marshal(it)
 			if err != nil {
@@ -88,5 +90,12 @@ func (s *Server) revocationFeed(c echo.Context) error {
 		if feed, err = s.deps.OAuth.RevocationFeed(req.Context(), t, caller, after, limit); err != nil {
 			return nil // the stream ends; the client resumes from its last event id
 		}
+	}
+}
+
+// observeFeed records how old each revocation is as the feed delivers it.
+func (s *Server) observeFeed(feed *oauth.Feed) {
+	for _, it := range feed.Revocations {
+		s.metrics.feedLag.Observe(time.Since(it.RevokedAt).Seconds())
 	}
 }

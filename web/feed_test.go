@@ -122,6 +122,8 @@ func TestRevocationEventStream(t *testing.T) {
 		require.Equal(t, "agent", it.Level)
 		require.Equal(t, agent.ID.String(), it.Target)
 		t.Logf("revocation reached the event stream %s after it was answered", time.Since(revoked))
+		m := env.Do(http.MethodGet, env.URL+"/metrics", "", "", nil)
+		require.Contains(t, string(m.Body), "chit_revocation_propagation_seconds_count 1", "the delivery is measured")
 	case <-time.After(10 * time.Second):
 		t.Fatal("no revocation event within 10 s")
 	}

@@ -64,6 +64,7 @@ type credentialMetrics struct {
 	scopeRejections   prometheus.Counter
 	denialsUnrecorded prometheus.Counter
 	delegationDepth   prometheus.Histogram
+	feedLag           prometheus.Histogram
 }
 
 func newCredentialMetrics(reg prometheus.Registerer) *credentialMetrics {
@@ -86,6 +87,11 @@ func newCredentialMetrics(reg prometheus.Registerer) *credentialMetrics {
 			Buckets: []float64{1, 2, 3, 4, 5, 6, 8, 12, 16},
 		}),
 	}
-	reg.MustRegister(m.issuance, m.denials, m.scopeRejections, m.denialsUnrecorded, m.delegationDepth)
+	m.feedLag = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "chit_revocation_propagation_seconds",
+		Help:    "Time from a revocation to its delivery to a resource server by the feed (page or stream).",
+		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	})
+	reg.MustRegister(m.issuance, m.denials, m.scopeRejections, m.denialsUnrecorded, m.delegationDepth, m.feedLag)
 	return m
 }
