@@ -1,5 +1,6 @@
 // Package worker holds chit's background jobs on River: expiry sweeps,
-// agent liveness and linking the audit hash chain. Periodic jobs are scheduled by River's elected leader
+// agent liveness, linking the audit hash chain and sealing it with signed
+// checkpoints. Periodic jobs are scheduled by River's elected leader
 // only, so several replicas never sweep twice at once; any replica works them.
 package worker
 
@@ -20,6 +21,7 @@ import (
 	"github.com/chitdev/chit/migrations"
 	"github.com/chitdev/chit/oauth"
 	"github.com/chitdev/chit/tenants"
+	"github.com/chitdev/chit/tenants/keyring"
 )
 
 // Intervals of the periodic jobs.
@@ -27,11 +29,13 @@ const (
 	SweepInterval    = 30 * time.Second
 	LivenessInterval = 5 * time.Second
 	ChainInterval    = 2 * time.Second
+	SealInterval     = 10 * time.Second // SPEC: checkpoints every 10 s by default
 )
 
 // Deps are what the jobs work with.
 type Deps struct {
 	DB      *pgstore.DB
+	Keys    *keyring.Keyring // signs checkpoints
 	Pool    *pgxpool.Pool
 	Tenants *tenants.Service
 	OAuth   *oauth.Service
@@ -45,6 +49,7 @@ func New(d Deps) (*river.Client[pgx.Tx], error) {
 	river.AddWorker(workers, NewSweepWorker(d))
 	river.AddWorker(workers, NewLivenessWorker(d))
 	river.AddWorker(workers, NewChainWorker(d))
+	river.AddWorker(workers, NewSealWorker(d))
 	client, err := river.NewClient[pgx.Tx](riverpgxv5.New(d.Pool), &river.Config{
 		Schema:  migrations.RiverSchema,
 		Logger:  slog.New(quiet{d.Logger.Handler()}),
@@ -60,6 +65,9 @@ func New(d Deps) (*river.Client[pgx.Tx], error) {
 			river.NewPeriodicJob(river.PeriodicInterval(ChainInterval),
 				func() (river.JobArgs, *river.InsertOpts) { return ChainArgs{}, nil },
 				&river.PeriodicJobOpts{ID: ChainArgs{}.Kind(), RunOnStart: true}),
+			river.NewPeriodicJob(river.PeriodicInterval(SealInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return SealArgs{}, nil },
+				&river.PeriodicJobOpts{ID: SealArgs{}.Kind(), RunOnStart: true}),
 		},
 		JobTimeout: time.Minute,
 	})
@@ -172,6 +180,37 @@ func (w *ChainWorker) Work(ctx context.Context, _ *river.Job[ChainArgs]) error {
 			}
 		}
 		return nil
+	})
+}
+
+// SealArgs: sign each tenant's chain head (a checkpoint).
+type SealArgs struct{}
+
+// Kind implements river.JobArgs.
+func (SealArgs) Kind() string { return "chit.audit_seal" }
+
+// InsertOpts: one pending sealing at a time.
+func (SealArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByPeriod: SealInterval}}
+}
+
+// SealWorker works SealArgs.
+type SealWorker struct {
+	river.WorkerDefaults[SealArgs]
+	deps Deps
+}
+
+// NewSealWorker returns the checkpoint worker.
+func NewSealWorker(d Deps) *SealWorker { return &SealWorker{deps: d} }
+
+// Work links what is pending, then seals every tenant's chain head.
+func (w *SealWorker) Work(ctx context.Context, _ *river.Job[SealArgs]) error {
+	return forEachTenant(ctx, w.deps, func(t *tenants.Tenant) error {
+		if _, err := audit.ChainPending(ctx, w.deps.DB, t.ID, clock.System.Now(), chainBatch); err != nil {
+			return err
+		}
+		_, err := audit.Seal(ctx, w.deps.DB, w.deps.Keys, t.ID, clock.System.Now())
+		return err
 	})
 }
 

@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"log/slog"
 	"net/http"
 	"testing"
@@ -39,7 +40,7 @@ func setup(t *testing.T) *testBundle {
 	_, err := env.Tenants.Update(context.Background(), "acme", tenants.SettingsChange{Liveness: &liveness})
 	require.NoError(t, err)
 	return &testBundle{env: env, clock: clk, tn: tn, orch: tn.ClientToken(tn.Orchestrator),
-		deps: worker.Deps{DB: db, Pool: db.Pool, Tenants: env.Tenants, OAuth: env.OAuth, Logger: slog.New(slog.DiscardHandler)}}
+		deps: worker.Deps{DB: db, Keys: env.Keys, Pool: db.Pool, Tenants: env.Tenants, OAuth: env.OAuth, Logger: slog.New(slog.DiscardHandler)}}
 }
 
 func (b *testBundle) agent(t *testing.T) *chittest.Agent {
@@ -153,6 +154,39 @@ func TestChainWorkerLinksTheTrail(t *testing.T) {
 			return
 		}
 		require.True(t, time.Now().Before(deadline), "events stayed unchained")
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestSealWorkerSignsTheChainHead(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.agent(t)
+	ctx := context.Background()
+	w := worker.NewSealWorker(b.deps)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		require.NoError(t, w.Work(ctx, &river.Job[worker.SealArgs]{}))
+		var sealed int
+		require.NoError(t, b.env.DB.InTenantTx(ctx, b.tn.T.ID, func(tx pgx.Tx) error {
+			return tx.QueryRow(ctx, `SELECT count(*) FROM audit_checkpoints`).Scan(&sealed)
+		}))
+		if sealed > 0 {
+			keys, err := b.env.Keys.All(ctx, b.tn.T.ID)
+			require.NoError(t, err)
+			p, err := audit.VerifyCheckpoints(ctx, b.env.DB, b.tn.T.ID, func(kid string) ed25519.PublicKey {
+				for _, k := range keys {
+					if k.KeyID == kid {
+						return k.Key
+					}
+				}
+				return nil
+			})
+			require.NoError(t, err)
+			require.Nil(t, p)
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "no checkpoint within 15 s")
 		time.Sleep(20 * time.Millisecond)
 	}
 }

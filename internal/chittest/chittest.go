@@ -48,6 +48,7 @@ type Env struct {
 	Server   *httptest.Server
 	LogBuf   *LockedBuffer
 	Clock    clock.Clock
+	Keys     *keyring.Keyring
 	HTTP     *http.Client
 	KEKBytes []byte
 }
@@ -89,7 +90,7 @@ func StartWith(t testing.TB, db *pgstore.DB, opts Options) *Env {
 	kek, err := keyring.NewKEK(raw)
 	require.NoError(t, err)
 	keys := keyring.New(db, kek, clk)
-	env := &Env{T: t, DB: db, LogBuf: &LockedBuffer{}, HTTP: &http.Client{Timeout: 30 * time.Second}, KEKBytes: raw, Clock: clk}
+	env := &Env{Keys: keys, T: t, DB: db, LogBuf: &LockedBuffer{}, HTTP: &http.Client{Timeout: 30 * time.Second}, KEKBytes: raw, Clock: clk}
 	env.Tenants = tenants.NewService(db, keys, clk)
 	env.Policy, err = policy.New(ctx, db, clk, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
