@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/chitdev/chit/internal/pgstore"
 	"github.com/chitdev/chit/tenants"
 )
 
@@ -107,4 +108,17 @@ func (s *Service) RevokeSilentAgents(ctx context.Context, t *tenants.Tenant) (in
 		return nil
 	})
 	return revoked, err
+}
+
+// Outstanding counts tenant t's live agents and its tokens neither revoked
+// nor expired.
+func (s *Service) Outstanding(ctx context.Context, t *tenants.Tenant) (agents, tokens int, err error) {
+	now := s.clock.Now()
+	b := pgstore.NewTenantBatch(t.ID)
+	b.Queue(`SELECT count(*) FROM agents a JOIN tasks tk ON tk.tenant_id = a.tenant_id AND tk.id = a.task_id
+		WHERE a.revoked_at IS NULL AND tk.completed_at IS NULL`).QueryRow(func(r pgx.Row) error { return r.Scan(&agents) })
+	b.Queue(`SELECT count(*) FROM tokens WHERE revoked_at IS NULL AND expires_at > $1`, now).
+		QueryRow(func(r pgx.Row) error { return r.Scan(&tokens) })
+	err = s.db.SendBatch(ctx, b)
+	return agents, tokens, err
 }

@@ -128,3 +128,16 @@ func TestRevocationEventStream(t *testing.T) {
 		t.Fatal("no revocation event within 10 s")
 	}
 }
+
+func TestOutstandingGauges(t *testing.T) {
+	t.Parallel()
+	env := chittest.Start(t)
+	tn := env.NewTenant("acme", []string{"tickets:*"}, []string{api})
+	orch := tn.ClientToken(tn.Orchestrator)
+	task := tn.CreateTask(orch, "tickets:read", []string{api})
+	agent := tn.Register(tn.LaunchToken(orch, task, ""))
+	agent.Exchange("")
+	m := env.Do(http.MethodGet, env.URL+"/metrics", "", "", nil)
+	require.Contains(t, string(m.Body), "chit_live_agents 1\n")
+	require.Contains(t, string(m.Body), "chit_tokens_outstanding 2\n", "the orchestrator's token and the agent's")
+}

@@ -1,7 +1,10 @@
 package web
 
 import (
+	"context"
+	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -94,4 +97,34 @@ func newCredentialMetrics(reg prometheus.Registerer) *credentialMetrics {
 	})
 	reg.MustRegister(m.issuance, m.denials, m.scopeRejections, m.denialsUnrecorded, m.delegationDepth, m.feedLag)
 	return m
+}
+
+// registerOutstanding adds the live-agents and tokens-outstanding gauges.
+// Counting costs two queries per tenant, so a scrape reuses a count up to
+// 10 s old.
+func registerOutstanding(reg prometheus.Registerer, count func(context.Context) (int, int, error), log *slog.Logger) {
+	var mu sync.Mutex
+	var agents, tokens int
+	var at time.Time
+	read := func() (int, int) {
+		mu.Lock()
+		defer mu.Unlock()
+		if time.Since(at) > 10*time.Second {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			a, t, err := count(ctx)
+			if err != nil {
+				log.Warn("count outstanding credentials", "error", err)
+				return agents, tokens
+			}
+			agents, tokens, at = a, t, time.Now()
+		}
+		return agents, tokens
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "chit_live_agents", Help: "Agents neither revoked nor of a finished task."},
+			func() float64 { a, _ := read(); return float64(a) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "chit_tokens_outstanding", Help: "Access tokens neither revoked nor expired."},
+			func() float64 { _, t := read(); return float64(t) }),
+	)
 }

@@ -60,12 +60,15 @@ type KeyPublisher interface {
 
 // Deps are what the handlers need from the rest of chit.
 type Deps struct {
-	OAuth    *oauth.Service
-	Tenants  TenantDirectory
-	Keys     KeyPublisher
-	Ready    func(ctx context.Context) error // nil when ready to serve
-	Registry *prometheus.Registry
-	Logger   *slog.Logger
+	OAuth   *oauth.Service
+	Tenants TenantDirectory
+	Keys    KeyPublisher
+	Ready   func(ctx context.Context) error // nil when ready to serve
+	// Outstanding counts live agents and valid tokens over all tenants, for
+	// the gauges; nil leaves them out.
+	Outstanding func(ctx context.Context) (agents, tokens int, err error)
+	Registry    *prometheus.Registry
+	Logger      *slog.Logger
 }
 
 // Server is chit's HTTP server.
@@ -99,6 +102,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 
 	metrics := newHTTPMetrics(deps.Registry)
 	s.metrics = newCredentialMetrics(deps.Registry)
+	if deps.Outstanding != nil {
+		registerOutstanding(deps.Registry, deps.Outstanding, s.log)
+	}
 	e.Use(
 		middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: func() string { return uuid.NewString() }}),
 		metrics.middleware,

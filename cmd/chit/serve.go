@@ -93,7 +93,22 @@ func (a *app) serve(ctx context.Context, addr, baseURL string, demo bool) error 
 		Tenants: svc,
 		Keys:    keys,
 		Ready:   readiness(db),
-		Logger:  log,
+		Outstanding: func(ctx context.Context) (int, int, error) {
+			list, err := svc.List(ctx)
+			if err != nil {
+				return 0, 0, err
+			}
+			var agents, tokens int
+			for _, t := range list {
+				a, tk, err := credentials.Outstanding(ctx, t)
+				if err != nil {
+					return 0, 0, err
+				}
+				agents, tokens = agents+a, tokens+tk
+			}
+			return agents, tokens, nil
+		},
+		Logger: log,
 	})
 	if err != nil {
 		ln.Close()
