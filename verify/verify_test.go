@@ -7,10 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/require"
 
 	"github.com/chitdev/chit/internal/chittest"
 	"github.com/chitdev/chit/verify"
+	"github.com/chitdev/chit/verify/verifyecho"
 )
 
 const api = "https://api.acme.example"
@@ -166,4 +168,23 @@ func TestMiddleware(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer "+a.Token)
 	strict.ServeHTTP(rec, req)
 	require.Equal(t, http.StatusForbidden, rec.Code)
+}
+
+func TestEchoMiddleware(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a := b.agent(t)
+	e := echo.New()
+	e.GET("/tickets", func(c echo.Context) error {
+		return c.String(http.StatusOK, verify.ClaimsFrom(c.Request().Context()).AgentID)
+	}, verifyecho.Middleware(b.v, "tickets:read"))
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/tickets", nil)
+	req.Header.Set("Authorization", "Bearer "+a.Token)
+	e.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusOK, rec.Code)
+	require.Equal(t, a.ID.String(), rec.Body.String())
+	rec = httptest.NewRecorder()
+	e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/tickets", nil))
+	require.Equal(t, http.StatusUnauthorized, rec.Code)
 }
