@@ -106,6 +106,17 @@ func TestVerifierFollowsRevocationsAtEveryLevel(t *testing.T) {
 	}
 }
 
+func TestVerifierRefusesTokensOfACompletedTask(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a := b.agent(t)
+	_, err := b.v.Verify(a.Token)
+	require.NoError(t, err)
+	resp := b.tn.PostJSON("/v1/tasks/"+a.TaskID.String()+"/complete", b.orch, nil)
+	require.Equal(t, http.StatusOK, resp.Status, string(resp.Body))
+	waitRevoked(t, b.v, a.Token, time.Now())
+}
+
 func TestVerifierRefusesADelegatedTokenWhenItsDelegatorIsRevoked(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
