@@ -134,12 +134,12 @@ func (s *Service) AuthenticateBearer(ctx context.Context, t *tenants.Tenant, raw
 	// authenticated agent call is one), touched only while the token is live.
 	var st liveState
 	b := pgstore.NewTenantBatch(t.ID)
-	b.Queue(liveQuery, claims.JTI()).QueryRow(st.scan)
+	b.Queue(liveQuery, jtiOf(claims)).QueryRow(st.scan)
 	if caller.IsAgent() {
 		b.Queue(`UPDATE agents a SET last_seen_at = greatest(a.last_seen_at, $2)
 			WHERE a.id = $1 AND a.revoked_at IS NULL
 			  AND EXISTS (SELECT 1 FROM tokens t WHERE t.jti = $3 AND t.revoked_at IS NULL)`,
-			caller.AgentID, s.clock.Now(), claims.JTI())
+			caller.AgentID, s.clock.Now(), jtiOf(claims))
 	}
 	if err := s.db.SendBatch(ctx, b); err != nil {
 		return nil, nil, err

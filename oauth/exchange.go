@@ -146,7 +146,7 @@ func (s *Service) Exchange(ctx context.Context, tx pgx.Tx, t *tenants.Tenant, re
 		if renewed.AgentID != agent.ID.String() {
 			return nil, s.annotate(deny(CheckSignature, "the actor is not the agent the token was issued to").with(renewed.AgentID, agent.ID.String()), agent, ref), nil
 		}
-		if d, err = checkLive(ctx, tx, renewed.JTI()); err != nil || d != nil {
+		if d, err = checkLive(ctx, tx, jtiOf(renewed)); err != nil || d != nil {
 			return nil, s.annotate(d, agent, ref), err
 		}
 		if ceiling, err = ParseScope(renewed.Scope); err != nil {
@@ -227,7 +227,7 @@ func (s *Service) Exchange(ctx context.Context, tx pgx.Tx, t *tenants.Tenant, re
 	evType := audit.TokenIssued
 	var renewedFrom uuid.UUID
 	if renewed != nil {
-		evType, renewedFrom = audit.TokenRenewed, renewed.JTI()
+		evType, renewedFrom = audit.TokenRenewed, jtiOf(renewed)
 	}
 	issued, err := s.issue(ctx, tx, t, claims, now, exp, agent.ID, agent.task.ID, renewedFrom, evType, "agent:"+ref.String(),
 		map[string]any{"depth": agent.Depth, "exchange": count})
@@ -272,7 +272,7 @@ func (s *Service) annotate(d *Denial, a *agentRow, ref AgentRef) *Denial {
 func (s *Service) revokeRenewed(ctx context.Context, tx pgx.Tx, t *tenants.Tenant, old *AccessClaims, a *agentRow, now time.Time) (*Denial, error) {
 	revID := uuid.Must(uuid.NewV7())
 	tag, err := tx.Exec(ctx, `UPDATE tokens SET revoked_at = $2, revocation_id = $3 WHERE jti = $1 AND revoked_at IS NULL`,
-		old.JTI(), now, revID)
+		jtiOf(old), now, revID)
 	if err != nil {
 		return nil, err
 	}

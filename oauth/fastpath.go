@@ -211,12 +211,12 @@ func (s *Service) renewFast(ctx context.Context, t *tenants.Tenant, req Exchange
 	revID := uuid.Must(uuid.NewV7())
 	b := pgstore.NewTenantBatch(t.ID)
 	b.Queue(renewalChecks, t.ID, fa.assertionHash(), fa.assertion.Expiry.Add(Skew), fa.ref.AgentID,
-		1+t.Settings.MaxRenewals, fa.now, fa.ref.TaskID, old.JTI(), revID)
+		1+t.Settings.MaxRenewals, fa.now, fa.ref.TaskID, jtiOf(old), revID)
 	if err := queueRevocation(b, t, revocation{ID: revID, Level: "token", Target: old.ID, TaskID: fa.ref.TaskID,
 		AgentID: fa.ref.AgentID, Reason: "renewed", Code: "renewed", By: "agent:" + fa.ref.AgentID.String(), Count: 1, At: fa.now}); err != nil {
 		return nil, true, err
 	}
-	return s.issueFast(ctx, t, fa, b, scope, auds, old.JTI(), audit.TokenRenewed)
+	return s.issueFast(ctx, t, fa, b, scope, auds, jtiOf(old), audit.TokenRenewed)
 }
 
 // renewalChecks consumes the actor assertion's jti, revokes the renewed

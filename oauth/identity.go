@@ -5,6 +5,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/chitdev/chit/internal/fault"
+	"github.com/chitdev/chit/verify"
 )
 
 // AgentRef is what an agent's SPIFFE ID says about it:
@@ -78,11 +79,9 @@ func splitPath(p string) []string {
 }
 
 // Actor is one level of the RFC 8693 nested `act` claim: the outermost is
-// the presenting agent, each inner one the agent that delegated to it.
-type Actor struct {
-	Sub string `json:"sub"`
-	Act *Actor `json:"act,omitempty"`
-}
+// the presenting agent, each inner one the agent that delegated to it. It is
+// the verify package's type: issuer and verifier share one definition.
+type Actor = verify.Actor
 
 // NewActorChain nests SPIFFE IDs given presenting agent first, root last.
 func NewActorChain(ids ...string) *Actor {
@@ -91,13 +90,4 @@ func NewActorChain(ids ...string) *Actor {
 		act = &Actor{Sub: ids[i], Act: act}
 	}
 	return act
-}
-
-// Chain lists the actors, presenting agent first.
-func (a *Actor) Chain() []string {
-	var out []string
-	for cur := a; cur != nil; cur = cur.Act {
-		out = append(out, cur.Sub)
-	}
-	return out
 }

@@ -93,7 +93,7 @@ func (s *Service) Introspect(ctx context.Context, t *tenants.Tenant, r *http.Req
 	if d != nil {
 		return &Introspection{Active: false}, nil, nil
 	}
-	st, err := s.liveNow(ctx, t, claims.JTI())
+	st, err := s.liveNow(ctx, t, jtiOf(claims))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/chitdev/chit/tenants/keyring"
+	"github.com/chitdev/chit/verify"
 )
 
 // This file is the one place chit parses, verifies and signs JWTs. Only
@@ -117,24 +119,12 @@ func anyIn(have, want []string) bool {
 	return false
 }
 
-// AccessClaims are the claims of a chit access token (RFC 9068 + RFC 8693).
-type AccessClaims struct {
-	Issuer    string   `json:"iss"`
-	Subject   string   `json:"sub"`
-	Audience  []string `json:"aud"`
-	Expiry    int64    `json:"exp"`
-	IssuedAt  int64    `json:"iat"`
-	NotBefore int64    `json:"nbf"`
-	ID        string   `json:"jti"`
-	ClientID  string   `json:"client_id"`
-	Scope     string   `json:"scope,omitempty"`
-	Act       *Actor   `json:"act,omitempty"`
-	TaskID    string   `json:"task_id,omitempty"`
-	AgentID   string   `json:"agent_id,omitempty"`
-}
+// AccessClaims are the claims of a chit access token (RFC 9068 + RFC 8693),
+// the verify package's type: the issuer signs exactly what verifiers decode.
+type AccessClaims = verify.Claims
 
-// JTI parses the token id.
-func (c *AccessClaims) JTI() uuid.UUID {
+// jtiOf parses a token's id.
+func jtiOf(c *AccessClaims) uuid.UUID {
 	id, _ := uuid.Parse(c.ID)
 	return id
 }
@@ -200,31 +190,28 @@ func verifyAccessTokenSignature(raw string, keys KeyLookup, issuer string) (*Acc
 	if len(raw) == 0 || len(raw) > MaxJWTBytes {
 		return nil, deny(CheckFormat, "token is empty or too long")
 	}
-	jws, err := jose.ParseSignedCompact(raw, allowedAlgs)
-	if err != nil || len(jws.Signatures) != 1 {
-		return nil, deny(CheckFormat, "token is not a compact JWS signed with EdDSA").with("EdDSA JWS", algOf(raw))
-	}
-	h := jws.Signatures[0].Header
-	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != TokenType {
-		return nil, deny(CheckFormat, "token is not an access token").with(TokenType, typ)
-	}
-	pub := keys(h.KeyID)
-	if pub == nil {
-		if iss := unverifiedIssuer(jws.UnsafePayloadWithoutVerification()); iss != "" && iss != issuer {
+	// The verify package's parser is the one resource servers run too.
+	var kid string
+	known := false
+	c, err := verify.Parse(raw, func(k string) ed25519.PublicKey {
+		kid = k
+		pub := keys(k)
+		known = pub != nil
+		return pub
+	})
+	switch {
+	case errors.Is(err, verify.ErrMalformed):
+		return nil, deny(CheckFormat, "token is not a compact EdDSA access token (typ at+jwt)").with("EdDSA at+jwt", algOf(raw))
+	case err != nil && !known:
+		if iss := unverifiedIssuer(payloadOf(raw)); iss != "" && iss != issuer {
 			// Another tenant's token (or one claiming to be): say so, from
 			// what the token itself claims and nothing this tenant stores.
 			return nil, deny(CheckTenant, "token was issued by another issuer").with(issuer, iss)
 		}
 		// A key long retired, or a forgery.
-		return nil, deny(CheckSignature, "token was not signed by a key of this tenant").with("a kid of this tenant's JWKS", h.KeyID)
-	}
-	payload, err := jws.Verify(pub)
-	if err != nil {
+		return nil, deny(CheckSignature, "token was not signed by a key of this tenant").with("a kid of this tenant's JWKS", kid)
+	case err != nil:
 		return nil, deny(CheckSignature, "token signature does not verify")
-	}
-	var c AccessClaims
-	if err := json.Unmarshal(payload, &c); err != nil {
-		return nil, deny(CheckFormat, "token claims are not valid JSON")
 	}
 	if c.Issuer != issuer {
 		return nil, deny(CheckTenant, "token was issued by another issuer").with(issuer, c.Issuer)
@@ -232,7 +219,18 @@ func verifyAccessTokenSignature(raw string, keys KeyLookup, issuer string) (*Acc
 	if _, err := uuid.Parse(c.ID); err != nil {
 		return nil, deny(CheckFormat, "token has no valid jti")
 	}
-	return &c, nil
+	return c, nil
+}
+
+// payloadOf decodes a compact JWS's payload without verifying it, for a
+// denial trace only.
+func payloadOf(raw string) []byte {
+	parts := strings.SplitN(raw, ".", 3)
+	if len(parts) != 3 {
+		return nil
+	}
+	data, _ := b64.DecodeString(parts[1])
+	return data
 }
 
 // unverifiedIssuer reads `iss` from an unverified payload, for a denial trace only.

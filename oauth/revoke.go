@@ -70,7 +70,7 @@ func (s *Service) RevokeToken(ctx context.Context, tx pgx.Tx, t *tenants.Tenant,
 	now := s.clock.Now()
 	revID := uuid.Must(uuid.NewV7())
 	tag, err := tx.Exec(ctx, `UPDATE tokens SET revoked_at = $2, revocation_id = $3 WHERE jti = $1 AND revoked_at IS NULL`,
-		claims.JTI(), now, revID)
+		jtiOf(claims), now, revID)
 	if err != nil || tag.RowsAffected() == 0 {
 		return nil, err
 	}

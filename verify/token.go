@@ -36,6 +36,15 @@ type Actor struct {
 	Act *Actor `json:"act,omitempty"`
 }
 
+// Chain lists the actors, presenting agent first.
+func (a *Actor) Chain() []string {
+	var out []string
+	for cur := a; cur != nil; cur = cur.Act {
+		out = append(out, cur.Sub)
+	}
+	return out
+}
+
 // Claims are a chit access token's claims (RFC 9068 + RFC 8693).
 type Claims struct {
 	Issuer    string   `json:"iss"`
