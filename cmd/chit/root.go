@@ -36,6 +36,7 @@ func newRootCommand(env *Env) *cobra.Command {
 		a.tenantCommand(),
 		a.keyCommand(),
 		a.clientCommand(),
+		a.auditCommand(),
 		a.policyCommand(),
 	)
 	return root
