@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"time"
 
 	"github.com/google/uuid"
@@ -53,6 +54,8 @@ func Canonical(e StoredEvent) ([]byte, error) {
 		idText(e.RevocationID), json.RawMessage(detail)}
 	return marshal(fields)
 }
+
+func newHash() hash.Hash { return sha256.New() }
 
 // Link computes the hash following prev for e.
 func Link(prev []byte, e StoredEvent) ([]byte, error) {
