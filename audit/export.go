@@ -315,3 +315,50 @@ func sha256Of(prev []byte, canonical []byte) []byte {
 	h.Write(canonical)
 	return h.Sum(nil)
 }
+
+// CheckpointKeys returns every key that ever signed one of the tenant's
+// checkpoints, as JWKs: never pruned, unlike the token JWKS.
+func CheckpointKeys(ctx context.Context, db *pgstore.DB, tenantID uuid.UUID) ([]ExportKey, error) {
+	keys := []ExportKey{}
+	err := db.InTenantTx(ctx, tenantID, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT DISTINCT kid, public_key FROM audit_checkpoints ORDER BY kid`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var kid string
+			var pub []byte
+			if err := rows.Scan(&kid, &pub); err != nil {
+				return err
+			}
+			keys = append(keys, ExportKey{Kty: "OKP", Crv: "Ed25519", X: base64.RawURLEncoding.EncodeToString(pub), Kid: kid, Alg: "EdDSA"})
+		}
+		return rows.Err()
+	})
+	return keys, err
+}
+
+// Checkpoints lists the tenant's checkpoints after seq, oldest first.
+func Checkpoints(ctx context.Context, db *pgstore.DB, tenantID uuid.UUID, after int64, limit int) ([]ExportCheckpoint, error) {
+	list := []ExportCheckpoint{}
+	err := db.InTenantTx(ctx, tenantID, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT seq, head_hash, sealed_at, kid, signature FROM audit_checkpoints
+			WHERE seq > $1 ORDER BY seq LIMIT $2`, after, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var cp ExportCheckpoint
+			var head, sig []byte
+			if err := rows.Scan(&cp.Seq, &head, &cp.SealedAt, &cp.KeyID, &sig); err != nil {
+				return err
+			}
+			cp.Record, cp.HeadHash, cp.Signature, cp.SealedAt = "checkpoint", hex.EncodeToString(head), base64.RawURLEncoding.EncodeToString(sig), cp.SealedAt.UTC()
+			list = append(list, cp)
+		}
+		return rows.Err()
+	})
+	return list, err
+}

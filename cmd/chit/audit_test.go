@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,6 +62,26 @@ func TestAuditVerifyCommand(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(out), &ok))
 	require.True(t, ok.OK)
 	require.EqualValues(t, 2, ok.Links, "tenant.created and key.rotated")
+
+	// Export, and verify offline against the keys the auditor trusts.
+	dir := t.TempDir()
+	exportFile, jwksFile := filepath.Join(dir, "export.jsonl"), filepath.Join(dir, "jwks.json")
+	code, _, stderr = b.run(t, "audit", "export", "--tenant", "acme", "--out", exportFile)
+	require.Equal(t, 0, code, stderr)
+	pubs, err := keys.All(ctx, acme.ID)
+	require.NoError(t, err)
+	jwks, err := json.Marshal(keyring.JWKS(pubs))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(jwksFile, jwks, 0o600))
+	code, out, stderr = b.run(t, "audit", "verify", "--file", exportFile, "--jwks", jwksFile)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, out, "verifies: 2 events")
+	data, err := os.ReadFile(exportFile)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(exportFile, []byte(strings.Replace(string(data), "operator:cli", "operator:xli", 1)), 0o600))
+	code, out, _ = b.run(t, "audit", "verify", "--file", exportFile, "--jwks", jwksFile)
+	require.Equal(t, 1, code, "an edited export fails")
+	require.Contains(t, out, "edited")
 
 	su, err := pgx.Connect(ctx, b.env["DATABASE_URL"])
 	require.NoError(t, err)
