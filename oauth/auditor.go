@@ -48,3 +48,11 @@ func (s *Service) AuditExport(ctx context.Context, t *tenants.Tenant, caller *Ca
 // AuditAllowed reports whether caller may read t's audit trail, so a
 // handler can refuse before it starts streaming.
 func (s *Service) AuditAllowed(caller *Caller) error { return auditorOnly(caller) }
+
+// AuditQuery lists t's events matching f, newest first.
+func (s *Service) AuditQuery(ctx context.Context, t *tenants.Tenant, caller *Caller, f audit.Filter) (*audit.Page, error) {
+	if err := auditorOnly(caller); err != nil {
+		return nil, err
+	}
+	return audit.Query(ctx, s.db, t.ID, f)
+}

@@ -5,8 +5,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/chitdev/chit/audit"
 	"github.com/chitdev/chit/internal/fault"
 )
 
@@ -79,4 +81,47 @@ func (s *Server) auditExport(c echo.Context) error {
 		s.log.ErrorContext(c.Request().Context(), "audit export failed mid-stream", "tenant", tenantOf(c).Slug.String(), "error", err)
 	}
 	return nil
+}
+
+// auditEvents serves GET /v1/audit: attribution by agent, task, principal,
+// client, type and time, newest first, with cursor paging.
+func (s *Server) auditEvents(c echo.Context) error {
+	q := c.QueryParams()
+	for k := range q {
+		switch k {
+		case "agent_id", "task_id", "principal", "client_id", "type", "from", "to", "cursor", "limit":
+		default:
+			return s.apiError(c, fault.InvalidField(k, "is not a filter of this listing"))
+		}
+	}
+	var f audit.Filter
+	var err error
+	if v := q.Get("agent_id"); v != "" {
+		if f.AgentID, err = uuid.Parse(v); err != nil {
+			return s.apiError(c, fault.InvalidField("agent_id", "must be a UUID"))
+		}
+	}
+	if v := q.Get("task_id"); v != "" {
+		if f.TaskID, err = uuid.Parse(v); err != nil {
+			return s.apiError(c, fault.InvalidField("task_id", "must be a UUID"))
+		}
+	}
+	f.Principal, f.ClientID, f.Type, f.Cursor = q.Get("principal"), q.Get("client_id"), audit.Type(q.Get("type")), q.Get("cursor")
+	for name, dst := range map[string]*time.Time{"from": &f.From, "to": &f.To} {
+		if v := q.Get(name); v != "" {
+			if *dst, err = time.Parse(time.RFC3339, v); err != nil {
+				return s.apiError(c, fault.InvalidField(name, "must be an RFC 3339 time"))
+			}
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		if f.Limit, err = strconv.Atoi(v); err != nil || f.Limit < 1 || f.Limit > audit.MaxPage {
+			return s.apiError(c, fault.InvalidField("limit", "must be 1 to 500"))
+		}
+	}
+	page, err := s.deps.OAuth.AuditQuery(c.Request().Context(), tenantOf(c), callerOf(c), f)
+	if err != nil {
+		return s.apiError(c, err)
+	}
+	return c.JSON(http.StatusOK, page)
 }

@@ -84,3 +84,70 @@ func TestAuditorExportVerifiesOfflineAndHoldsNoSecret(t *testing.T) {
 	resp = env.Do(http.MethodGet, tn.Issuer+"/v1/audit/export?format=xml", "", auditor, nil)
 	require.Equal(t, http.StatusBadRequest, resp.Status)
 }
+
+func TestAuditAttributionQueries(t *testing.T) {
+	t.Parallel()
+	env := chittest.Start(t)
+	tn := env.NewTenant("acme", []string{"tickets:*"}, []string{api})
+	auditor := tn.ClientToken(tn.NewClient(oauth.KindAuditor))
+	orch := tn.ClientToken(tn.Orchestrator)
+	task := tn.CreateTask(orch, "tickets:read", []string{api})
+	a := tn.Register(tn.LaunchToken(orch, task, ""))
+	a.Exchange("")
+	a.Renew("")
+	other := tn.Register(tn.LaunchToken(orch, tn.CreateTask(orch, "tickets:read", []string{api}), ""))
+	other.Exchange("")
+
+	list := func(query string) (events []map[string]any, next string) {
+		resp := env.Do(http.MethodGet, tn.Issuer+"/v1/audit?"+query, "", auditor, nil)
+		require.Equal(t, http.StatusOK, resp.Status, string(resp.Body))
+		var page struct {
+			Events     []map[string]any `json:"events"`
+			NextCursor string           `json:"next_cursor"`
+		}
+		resp.JSON(t, &page)
+		return page.Events, page.NextCursor
+	}
+	events, _ := list("agent_id=" + a.ID.String())
+	types := map[string]bool{}
+	for _, e := range events {
+		require.Equal(t, a.ID.String(), e["agent_id"])
+		types[e["type"].(string)] = true
+	}
+	require.True(t, types["token.issued"] && types["token.renewed"] && types["agent.registered"], types)
+
+	events, _ = list("principal=user:alice&type=token.issued")
+	require.Len(t, events, 2, "both agents' first tokens, on behalf of the same principal")
+
+	events, _ = list("task_id=" + task.String())
+	require.NotEmpty(t, events)
+	for _, e := range events {
+		require.Equal(t, task.String(), e["task_id"])
+	}
+
+	// Paging: newest first, every event once.
+	all, _ := list("limit=500")
+	var paged []map[string]any
+	cursor := ""
+	for {
+		q := "limit=3"
+		if cursor != "" {
+			q += "&cursor=" + cursor
+		}
+		page, next := list(q)
+		paged = append(paged, page...)
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	require.Equal(t, len(all), len(paged))
+	for i := range all {
+		require.Equal(t, all[i]["id"], paged[i]["id"])
+	}
+
+	resp := env.Do(http.MethodGet, tn.Issuer+"/v1/audit?agent=x", "", auditor, nil)
+	require.Equal(t, http.StatusBadRequest, resp.Status, "unknown filters are refused")
+	resp = env.Do(http.MethodGet, tn.Issuer+"/v1/audit", "", orch, nil)
+	require.Equal(t, http.StatusForbidden, resp.Status)
+}

@@ -148,6 +148,7 @@ func (s *Server) routes() {
 	api.GET("/denials/:denial_id", s.denial)
 	api.POST("/revocations", s.revokeLevel)
 	api.GET("/revocations", s.revocationFeed)
+	api.GET("/audit", s.auditEvents)
 	api.GET("/audit/keys", s.auditKeys)
 	api.GET("/audit/checkpoints", s.auditCheckpoints)
 	api.GET("/audit/export", s.auditExport)
