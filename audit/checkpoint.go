@@ -69,10 +69,10 @@ func Seal(ctx context.Context, db *pgstore.DB, keys *keyring.Keyring, tenantID u
 }
 
 // VerifyCheckpoints checks every checkpoint of the tenant: its signature by
-// a key the verifier trusts (trusted returns nil for an unknown kid), and
+// a key the verifier trusts (trusted, by kid), and
 // that the link it names has the hash it states. It returns the first
 // problem, or nil.
-func VerifyCheckpoints(ctx context.Context, db *pgstore.DB, tenantID uuid.UUID, trusted func(kid string) ed25519.PublicKey) (*Problem, error) {
+func VerifyCheckpoints(ctx context.Context, db *pgstore.DB, tenantID uuid.UUID, trusted map[string]ed25519.PublicKey) (*Problem, error) {
 	var p *Problem
 	err := db.InTenantTx(ctx, tenantID, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `
@@ -92,7 +92,7 @@ func VerifyCheckpoints(ctx context.Context, db *pgstore.DB, tenantID uuid.UUID, 
 			if err := rows.Scan(&seq, &head, &sealedAt, &kid, &sig, &linkHash, &eventID); err != nil {
 				return err
 			}
-			pub := trusted(kid)
+			pub := trusted[kid]
 			switch {
 			case pub == nil:
 				p = &Problem{Seq: seq, What: "checkpoint signed by an untrusted key " + kid}

@@ -36,17 +36,10 @@ func keyedTenant(t *testing.T, db *pgstore.DB) (uuid.UUID, *keyring.Keyring) {
 	return id, ring
 }
 
-func trustedKeys(t *testing.T, ring *keyring.Keyring, tenant uuid.UUID) func(string) ed25519.PublicKey {
+func trustedKeys(t *testing.T, ring *keyring.Keyring, tenant uuid.UUID) map[string]ed25519.PublicKey {
 	keys, err := ring.All(context.Background(), tenant)
 	require.NoError(t, err)
-	return func(kid string) ed25519.PublicKey {
-		for _, k := range keys {
-			if k.KeyID == kid {
-				return k.Key
-			}
-		}
-		return nil
-	}
+	return keyring.ByKID(keys)
 }
 
 func TestCheckpointsSealTheChain(t *testing.T) {
@@ -69,7 +62,7 @@ func TestCheckpointsSealTheChain(t *testing.T) {
 	require.NoError(t, err)
 	require.Nil(t, p)
 
-	p, err = audit.VerifyCheckpoints(ctx, db, tenant, func(string) ed25519.PublicKey { return nil })
+	p, err = audit.VerifyCheckpoints(ctx, db, tenant, map[string]ed25519.PublicKey{})
 	require.NoError(t, err)
 	require.Contains(t, p.What, "untrusted key", "only keys the auditor trusts count")
 

@@ -41,10 +41,7 @@ func exportSetup(t *testing.T) *exportBundle {
 	chainAll(t, db, tenant)
 	keys, err := ring.All(ctx, tenant)
 	require.NoError(t, err)
-	trusted := map[string]ed25519.PublicKey{}
-	for _, k := range keys {
-		trusted[k.KeyID] = k.Key
-	}
+	trusted := keyring.ByKID(keys)
 	return &exportBundle{db: db, tenant: tenant, ring: ring, trusted: trusted, mid: mid}
 }
 

@@ -192,10 +192,7 @@ func (s *Service) keyLookup(ctx context.Context, tx pgx.Tx, t *tenants.Tenant) K
 			s.log.WarnContext(ctx, "load published keys", "tenant", t.Slug, "error", err)
 			return nil
 		}
-		fresh := &pubSet{byKID: make(map[string]ed25519.PublicKey, len(keys)), fetched: s.clock.Now()}
-		for _, k := range keys {
-			fresh.byKID[k.KeyID] = k.Key
-		}
+		fresh := &pubSet{byKID: keyring.ByKID(keys), fetched: s.clock.Now()}
 		s.pubMu.Lock()
 		s.pubs[t.ID] = fresh
 		s.pubMu.Unlock()

@@ -110,6 +110,25 @@ func (s *Service) RevokeSilentAgents(ctx context.Context, t *tenants.Tenant) (in
 	return revoked, err
 }
 
+// OutstandingIn totals Outstanding over the tenants list returns: the
+// gauges' count.
+func (s *Service) OutstandingIn(list func(context.Context) ([]*tenants.Tenant, error)) func(context.Context) (int, int, error) {
+	return func(ctx context.Context) (agents, tokens int, err error) {
+		all, err := list(ctx)
+		if err != nil {
+			return 0, 0, err
+		}
+		for _, t := range all {
+			a, tk, err := s.Outstanding(ctx, t)
+			if err != nil {
+				return 0, 0, err
+			}
+			agents, tokens = agents+a, tokens+tk
+		}
+		return agents, tokens, nil
+	}
+}
+
 // Outstanding counts tenant t's live agents and its tokens neither revoked
 // nor expired.
 func (s *Service) Outstanding(ctx context.Context, t *tenants.Tenant) (agents, tokens int, err error) {

@@ -2,7 +2,6 @@ package worker_test
 
 import (
 	"context"
-	"crypto/ed25519"
 	"log/slog"
 	"net/http"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/chitdev/chit/internal/clock"
 	"github.com/chitdev/chit/internal/pgtest"
 	"github.com/chitdev/chit/tenants"
+	"github.com/chitdev/chit/tenants/keyring"
 	"github.com/chitdev/chit/worker"
 )
 
@@ -174,14 +174,7 @@ func TestSealWorkerSignsTheChainHead(t *testing.T) {
 		if sealed > 0 {
 			keys, err := b.env.Keys.All(ctx, b.tn.T.ID)
 			require.NoError(t, err)
-			p, err := audit.VerifyCheckpoints(ctx, b.env.DB, b.tn.T.ID, func(kid string) ed25519.PublicKey {
-				for _, k := range keys {
-					if k.KeyID == kid {
-						return k.Key
-					}
-				}
-				return nil
-			})
+			p, err := audit.VerifyCheckpoints(ctx, b.env.DB, b.tn.T.ID, keyring.ByKID(keys))
 			require.NoError(t, err)
 			require.Nil(t, p)
 			return

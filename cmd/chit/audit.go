@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/chitdev/chit/audit"
+	"github.com/chitdev/chit/tenants/keyring"
 )
 
 func (a *app) auditCommand() *cobra.Command {
@@ -141,17 +142,9 @@ func (a *app) auditVerifyCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			trusted := func(kid string) ed25519.PublicKey {
-				for _, k := range keys {
-					if k.KeyID == kid {
-						return k.Key
-					}
-				}
-				return nil
-			}
 			problem := report.Problem
 			if problem == nil {
-				if problem, err = audit.VerifyCheckpoints(ctx, svc.DB(), t.ID, trusted); err != nil {
+				if problem, err = audit.VerifyCheckpoints(ctx, svc.DB(), t.ID, keyring.ByKID(keys)); err != nil {
 					return err
 				}
 			}

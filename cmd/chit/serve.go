@@ -89,26 +89,12 @@ func (a *app) serve(ctx context.Context, addr, baseURL string, demo bool) error 
 	credentials := oauth.NewService(oauth.Config{DB: db, Keys: keys, Clock: clock.System, Policy: oauth.PolicyGovernor{P: gov},
 		Logger: log, BaseURL: base})
 	srv, err := web.New(web.Config{BaseURL: base, Version: version}, web.Deps{
-		OAuth:   credentials,
-		Tenants: svc,
-		Keys:    keys,
-		Ready:   readiness(db),
-		Outstanding: func(ctx context.Context) (int, int, error) {
-			list, err := svc.List(ctx)
-			if err != nil {
-				return 0, 0, err
-			}
-			var agents, tokens int
-			for _, t := range list {
-				a, tk, err := credentials.Outstanding(ctx, t)
-				if err != nil {
-					return 0, 0, err
-				}
-				agents, tokens = agents+a, tokens+tk
-			}
-			return agents, tokens, nil
-		},
-		Logger: log,
+		OAuth:       credentials,
+		Tenants:     svc,
+		Keys:        keys,
+		Ready:       readiness(db),
+		Outstanding: credentials.OutstandingIn(svc.List),
+		Logger:      log,
 	})
 	if err != nil {
 		ln.Close()

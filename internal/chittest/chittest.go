@@ -106,21 +106,7 @@ func StartWith(t testing.TB, db *pgstore.DB, opts Options) *Env {
 		Logger: slog.New(slog.NewJSONHandler(env.LogBuf, nil)), BaseURL: env.URL})
 	srv, err := web.New(web.Config{BaseURL: env.URL, Version: "test", DenialBudget: opts.DenialBudget}, web.Deps{
 		OAuth: env.OAuth, Tenants: env.Tenants, Keys: keys, Logger: slog.New(slog.NewJSONHandler(env.LogBuf, nil)),
-		Outstanding: func(ctx context.Context) (int, int, error) {
-			list, err := env.Tenants.List(ctx)
-			if err != nil {
-				return 0, 0, err
-			}
-			var agents, tokens int
-			for _, t := range list {
-				a, tk, err := env.OAuth.Outstanding(ctx, t)
-				if err != nil {
-					return 0, 0, err
-				}
-				agents, tokens = agents+a, tokens+tk
-			}
-			return agents, tokens, nil
-		},
+		Outstanding: env.OAuth.OutstandingIn(env.Tenants.List),
 	})
 	require.NoError(t, err)
 	env.Server.Config.Handler = srv.Handler()

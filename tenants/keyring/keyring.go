@@ -48,6 +48,15 @@ func JWKS(keys []PublicKey) jose.JSONWebKeySet {
 	return set
 }
 
+// ByKID indexes public keys by kid, the form verifiers look keys up in.
+func ByKID(keys []PublicKey) map[string]ed25519.PublicKey {
+	m := make(map[string]ed25519.PublicKey, len(keys))
+	for _, k := range keys {
+		m[k.KeyID] = k.Key
+	}
+	return m
+}
+
 // KeyID is the RFC 7638 thumbprint of an Ed25519 public key, base64url.
 func KeyID(pub ed25519.PublicKey) (string, error) {
 	tp, err := (&jose.JSONWebKey{Key: pub}).Thumbprint(crypto.SHA256)
