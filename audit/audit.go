@@ -41,6 +41,11 @@ const (
 	Revoked         Type = "credential.revoked"
 	Introspected    Type = "token.introspected"
 	Denied          Type = "request.denied"
+	// Console users: a user added to a tenant, a sign-in (success or
+	// refusal, with lockout) and a sign-out. Roles are policy events.
+	ConsoleUserAdded Type = "console.user_added"
+	ConsoleLogin     Type = "console.login"
+	ConsoleLogout    Type = "console.logout"
 )
 
 // Outcome of the operation.
