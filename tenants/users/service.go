@@ -192,11 +192,28 @@ var ErrLogin = fault.New(fault.Unauthenticated, "The e-mail address or password 
 
 // Session is a signed-in user's server-side session.
 type Session struct {
-	User      User
-	Tenants   []uuid.UUID // the tenants the user is a member of
+	User        User
+	Memberships []Membership // the tenants the user is a member of, oldest first
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	token     string
+}
+
+// Membership is a tenant a user belongs to. Belonging shows nothing by
+// itself: the user's role there (governance) decides what they see.
+type Membership struct {
+	TenantID uuid.UUID
+	Slug     string
+}
+
+// Member reports whether the user belongs to the tenant.
+func (s *Session) Member(tenantID uuid.UUID) bool {
+	for _, m := range s.Memberships {
+		if m.TenantID == tenantID {
+			return true
+		}
+	}
+	return false
 }
 
 // Token is the session's secret, for the cookie only.
@@ -293,7 +310,7 @@ func (s *Service) Login(ctx context.Context, email, password string) (*Session, 
 			return err
 		}
 		var err error
-		sess.Tenants, err = appendInTenants(ctx, tx, u.ID, audit.Event{Time: now, Type: audit.ConsoleLogin, Actor: u.Actor(),
+		sess.Memberships, err = appendInTenants(ctx, tx, u.ID, audit.Event{Time: now, Type: audit.ConsoleLogin, Actor: u.Actor(),
 			Detail: map[string]any{"user": u.ID.String(), "session": sessionRef(token)}})
 		return err
 	})
@@ -313,17 +330,25 @@ func (s *Service) Session(ctx context.Context, token string) (*Session, error) {
 	sess := &Session{token: token}
 	var lastSeen time.Time
 	var addr string
+	var tenantIDs []uuid.UUID
+	var slugs []string
 	err := s.cfg.DB.InTx(ctx, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `
 			SELECT u.id, u.email, u.created_at, s.created_at, s.expires_at, s.last_seen_at,
-			       coalesce((SELECT array_agg(m.tenant_id ORDER BY m.created_at) FROM console_memberships m WHERE m.user_id = u.id), '{}')
+			       coalesce(m.ids, '{}'), coalesce(m.slugs, '{}')
 			FROM console_sessions s JOIN console_users u ON u.id = s.user_id
+			LEFT JOIN LATERAL (
+			  SELECT array_agg(t.id ORDER BY cm.created_at, t.slug) AS ids, array_agg(t.slug ORDER BY cm.created_at, t.slug) AS slugs
+			  FROM console_memberships cm JOIN tenants t ON t.id = cm.tenant_id WHERE cm.user_id = u.id) m ON true
 			WHERE s.id_hash = $1 AND s.ended_at IS NULL AND s.expires_at > $2 AND s.last_seen_at > $3
 			  AND u.disabled_at IS NULL`,
 			hashToken(token), now, now.Add(-s.cfg.Idle)).
-			Scan(&sess.User.ID, &addr, &sess.User.CreatedAt, &sess.CreatedAt, &sess.ExpiresAt, &lastSeen, &sess.Tenants)
+			Scan(&sess.User.ID, &addr, &sess.User.CreatedAt, &sess.CreatedAt, &sess.ExpiresAt, &lastSeen, &tenantIDs, &slugs)
 		if err != nil {
 			return err
+		}
+		for i, id := range tenantIDs {
+			sess.Memberships = append(sess.Memberships, Membership{TenantID: id, Slug: slugs[i]})
 		}
 		// Idle time is tracked to the minute: a write per page view buys nothing.
 		if now.Sub(lastSeen) > time.Minute {
@@ -376,25 +401,26 @@ func (s *Service) auditInTenants(ctx context.Context, userID uuid.UUID, e audit.
 }
 
 // appendInTenants records e in the trail of every tenant the user belongs
-// to (each tenant's chain is its own) and returns those tenants.
-func appendInTenants(ctx context.Context, tx pgx.Tx, userID uuid.UUID, e audit.Event) ([]uuid.UUID, error) {
-	rows, err := tx.Query(ctx, `SELECT tenant_id FROM console_memberships WHERE user_id = $1 ORDER BY created_at`, userID)
+// to (each tenant's chain is its own) and returns those memberships.
+func appendInTenants(ctx context.Context, tx pgx.Tx, userID uuid.UUID, e audit.Event) ([]Membership, error) {
+	rows, err := tx.Query(ctx, `SELECT t.id, t.slug FROM console_memberships cm JOIN tenants t ON t.id = cm.tenant_id
+		WHERE cm.user_id = $1 ORDER BY cm.created_at, t.slug`, userID)
 	if err != nil {
 		return nil, err
 	}
-	tenantIDs, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Membership])
 	if err != nil {
 		return nil, err
 	}
-	for _, id := range tenantIDs {
-		if err := pgstore.SetTenant(ctx, tx, id); err != nil {
+	for _, m := range list {
+		if err := pgstore.SetTenant(ctx, tx, m.TenantID); err != nil {
 			return nil, err
 		}
-		if err := audit.Append(ctx, tx, id, e); err != nil {
+		if err := audit.Append(ctx, tx, m.TenantID, e); err != nil {
 			return nil, err
 		}
 	}
-	return tenantIDs, nil
+	return list, nil
 }
 
 // sessionRef names a session in the audit trail without revealing it.

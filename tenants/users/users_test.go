@@ -91,7 +91,9 @@ func TestLoginOpensASessionWithItsOwnCSRFToken(t *testing.T) {
 	s2, err := b.users.Login(ctx, "ana@example.com", goodPassword)
 	require.NoError(t, err)
 	require.NotEqual(t, s1.Token(), s2.Token(), "every login mints a new session")
-	require.Equal(t, []uuid.UUID{b.tenant}, s1.Tenants)
+	require.Len(t, s1.Memberships, 1)
+	require.Equal(t, b.tenant, s1.Memberships[0].TenantID)
+	require.True(t, s1.Member(b.tenant))
 
 	got, err := b.users.Session(ctx, s1.Token())
 	require.NoError(t, err)
@@ -219,7 +221,11 @@ func TestAnExistingUserJoinsAnotherTenantWithTheirPassword(t *testing.T) {
 	require.ErrorIs(t, err, users.ErrLogin, "the password did not change")
 	s, err := b.users.Login(ctx, "multi@example.com", goodPassword)
 	require.NoError(t, err)
-	require.ElementsMatch(t, []uuid.UUID{b.tenant, other}, s.Tenants)
+	again2, err := b.users.Session(ctx, s.Token())
+	require.NoError(t, err)
+	require.Len(t, again2.Memberships, 2)
+	require.True(t, again2.Member(b.tenant) && again2.Member(other))
+	require.False(t, again2.Member(uuid.New()))
 	// Each tenant's trail records the sign-in, by user id.
 	require.Equal(t, 1, b.events(t, other, "console.login", "success"))
 }
