@@ -47,14 +47,14 @@ func Home(p HomeProps) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<h1>chit control plane</h1><p>Each tenant has its own issuer at <code>/t/&#123;tenant&#125;</code>, with its authorization server metadata at <code>/t/&#123;tenant&#125;/.well-known/oauth-authorization-server</code> and its signing keys at <code>/t/&#123;tenant&#125;/jwks.json</code>.</p><p class=\"muted\" data-testid=\"version\">Version ")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<h1>chit control plane</h1><p class=\"lead\">Ephemeral, task-scoped credentials for AI agents: each agent proves who it is, exchanges that proof for a token valid for minutes, and loses its authority when its task ends.</p><div class=\"panel endpoints\"><h2>Per-tenant issuers</h2><dl class=\"kv\"><dt>Issuer</dt><dd class=\"mono\">/t/&#123;tenant&#125;</dd><dt>Metadata</dt><dd class=\"mono\">/t/&#123;tenant&#125;/.well-known/oauth-authorization-server</dd><dt>Signing keys</dt><dd class=\"mono\">/t/&#123;tenant&#125;/jwks.json</dd></dl></div><p class=\"muted small\" data-testid=\"version\">Version ")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var3 string
 			templ_7745c5c3_Var3, templ_7745c5c3_Err = templ.JoinStringErrs(p.Version)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `ui/home.templ`, Line: 17, Col: 60}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `ui/home.templ`, Line: 27, Col: 66}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var3))
 			if templ_7745c5c3_Err != nil {
