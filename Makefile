@@ -2,6 +2,8 @@
 #
 #   make run        build, migrate and serve the demo on $(ADDR), against a local PostgreSQL
 #                   (scripts/devdb start run) unless DATABASE_URL is set
+#   make demo       in a second terminal while `make run` serves: register the demo's clients
+#                   and drive a realistic workload until Ctrl-C (scripts/demo; DEMO_FLAGS='--duration 2m')
 #   make test       lint, then go test -race against a throwaway PostgreSQL
 #                   (scripts/devdb start test) unless DATABASE_URL is set
 #   make lint       gofmt, go vet, staticcheck (and, with CI=true, generated templ code is current)
@@ -26,7 +28,7 @@ BASE_URL ?= http://$(ADDR)
 KEK := .data/kek
 
 .DEFAULT_GOAL := build
-.PHONY: build run test lint generate kek db-stop clean compose-up bench fuzz
+.PHONY: build run demo test lint generate kek db-stop clean compose-up bench fuzz
 
 build:
 	$(GO) build -o bin/chit ./cmd/chit
@@ -49,6 +51,10 @@ run: build $(KEK)
 	export DATABASE_URL CHIT_KEK_FILE
 	bin/chit migrate
 	exec bin/chit serve --demo --addr '$(ADDR)' --base-url '$(BASE_URL)'
+
+# Against the server `make run` serves, over HTTP; the clients' keys stay in .data/demo/.
+demo:
+	ADDR='$(ADDR)' BASE_URL='$(BASE_URL)' GO='$(GO)' exec scripts/demo $(DEMO_FLAGS)
 
 test: lint
 	DATABASE_URL="$${DATABASE_URL:-$$(scripts/devdb start test)}"
