@@ -46,7 +46,14 @@ const (
 	ConsoleUserAdded Type = "console.user_added"
 	ConsoleLogin     Type = "console.login"
 	ConsoleLogout    Type = "console.logout"
+	// Exported: a console user downloaded part of the trail.
+	Exported Type = "audit.exported"
 )
+
+// Types lists every event type, for filters.
+var Types = []Type{TenantCreated, TenantUpdated, KeyRotated, ClientCreated, PolicyGranted, PolicyRevoked,
+	TaskCreated, TaskCompleted, LaunchIssued, ChallengeIssued, AgentRegistered, TokenIssued, TokenRenewed,
+	Revoked, Introspected, Denied, ConsoleUserAdded, ConsoleLogin, ConsoleLogout, Exported}
 
 // Outcome of the operation.
 type Outcome string

@@ -177,3 +177,25 @@ func (s *Service) useAssertionID(ctx context.Context, tx pgx.Tx, t *tenants.Tena
 }
 
 func errNotFound(what string) error { return fault.New(fault.NotFound, "no such %s", what) }
+
+// Clients lists the tenant's enabled clients, by id.
+func (s *Service) Clients(ctx context.Context, t *tenants.Tenant) ([]Client, error) {
+	var list []Client
+	err := s.db.InTenantTx(ctx, t.ID, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id, kind, name, public_key, created_at FROM clients
+			WHERE disabled_at IS NULL ORDER BY id`)
+		if err != nil {
+			return err
+		}
+		list, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Client, error) {
+			var c Client
+			var kind string
+			var pub []byte
+			err := row.Scan(&c.ID, &kind, &c.Name, &pub, &c.CreatedAt)
+			c.Kind, c.PublicKey = ClientKind(kind), pub
+			return c, err
+		})
+		return err
+	})
+	return list, err
+}

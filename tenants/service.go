@@ -193,12 +193,18 @@ func (s *Service) List(ctx context.Context) ([]*Tenant, error) {
 // RotateKey gives the tenant a new signing key; the old one stays published
 // until no token it signed can still be valid.
 func (s *Service) RotateKey(ctx context.Context, slug string) (*Tenant, keyring.PublicKey, error) {
+	return s.RotateKeyBy(ctx, slug, operator)
+}
+
+// RotateKeyBy is RotateKey done by actor (a console user, say), who is named
+// in the audit event.
+func (s *Service) RotateKeyBy(ctx context.Context, slug, actor string) (*Tenant, keyring.PublicKey, error) {
 	t, err := s.BySlug(ctx, slug)
 	if err != nil {
 		return nil, keyring.PublicKey{}, err
 	}
 	k, err := s.keys.Rotate(ctx, t.ID, t.KeyPublishWindow(), func(tx pgx.Tx, created keyring.PublicKey, retired []string) error {
-		return audit.Append(ctx, tx, t.ID, audit.Event{Time: s.clock.Now(), Type: audit.KeyRotated, Actor: operator,
+		return audit.Append(ctx, tx, t.ID, audit.Event{Time: s.clock.Now(), Type: audit.KeyRotated, Actor: actor,
 			Detail: map[string]any{"kid": created.KeyID, "retired_kids": retired,
 				"published_until": s.clock.Now().Add(t.KeyPublishWindow()).UTC()}})
 	})

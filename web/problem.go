@@ -90,6 +90,10 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		s.log.ErrorContext(c.Request().Context(), "request failed",
 			slog.String("request_id", requestID(c)), slog.String("route", c.Path()), slog.Any("error", err))
 	}
+	if isConsole(c) && s.console != nil {
+		s.consoleError(c, p)
+		return
+	}
 	writeProblem(c, p)
 }
 

@@ -69,6 +69,8 @@ type Deps struct {
 	Outstanding func(ctx context.Context) (agents, tokens int, err error)
 	Registry    *prometheus.Registry
 	Logger      *slog.Logger
+	// Console serves the web console for security teams; nil leaves it out.
+	Console *ConsoleDeps
 }
 
 // Server is chit's HTTP server.
@@ -79,6 +81,7 @@ type Server struct {
 	echo    *echo.Echo
 	metrics *credentialMetrics
 	budget  denialBudget
+	console *ConsoleDeps
 }
 
 // New builds the server and its routes.
@@ -94,7 +97,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Registry == nil {
 		deps.Registry = NewRegistry()
 	}
-	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, echo: echo.New()}
+	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, echo: echo.New(), console: deps.Console}
 	s.budget.cfg = cfg.DenialBudget
 	e := s.echo
 	e.HideBanner, e.HidePort = true, true
@@ -129,6 +132,9 @@ func (s *Server) routes() {
 	t := e.Group("/t/:tenant", s.withTenant)
 	t.GET("/.well-known/oauth-authorization-server", s.metadata)
 	t.GET("/jwks.json", s.jwks)
+	if s.console != nil {
+		s.consoleRoutes()
+	}
 	if s.deps.OAuth == nil {
 		return
 	}

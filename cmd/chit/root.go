@@ -38,6 +38,7 @@ func newRootCommand(env *Env) *cobra.Command {
 		a.clientCommand(),
 		a.auditCommand(),
 		a.policyCommand(),
+		a.userCommand(),
 	)
 	return root
 }

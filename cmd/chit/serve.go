@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,9 +16,11 @@ import (
 	"github.com/chitdev/chit/internal/pgstore"
 	"github.com/chitdev/chit/migrations"
 	"github.com/chitdev/chit/oauth"
+	"github.com/chitdev/chit/oauth/inventory"
 	"github.com/chitdev/chit/tenants"
 	"github.com/chitdev/chit/tenants/keyring"
 	"github.com/chitdev/chit/tenants/policy"
+	"github.com/chitdev/chit/tenants/users"
 	"github.com/chitdev/chit/web"
 	"github.com/chitdev/chit/worker"
 )
@@ -88,6 +91,11 @@ func (a *app) serve(ctx context.Context, addr, baseURL string, demo bool) error 
 	defer gov.Close()
 	credentials := oauth.NewService(oauth.Config{DB: db, Keys: keys, Clock: clock.System, Policy: oauth.PolicyGovernor{P: gov},
 		Logger: log, BaseURL: base})
+	people, err := users.New(users.Config{DB: db, Clock: clock.System, Roles: gov})
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	srv, err := web.New(web.Config{BaseURL: base, Version: version}, web.Deps{
 		OAuth:       credentials,
 		Tenants:     svc,
@@ -95,6 +103,8 @@ func (a *app) serve(ctx context.Context, addr, baseURL string, demo bool) error 
 		Ready:       readiness(db),
 		Outstanding: credentials.OutstandingIn(svc.List),
 		Logger:      log,
+		Console: &web.ConsoleDeps{DB: db, Users: people, Policy: gov, Inventory: inventory.New(db, clock.System),
+			Admin: svc, AllKeys: keys.All},
 	})
 	if err != nil {
 		ln.Close()
@@ -102,7 +112,7 @@ func (a *app) serve(ctx context.Context, addr, baseURL string, demo bool) error 
 	}
 	log.Info("serving", slog.String("addr", ln.Addr().String()), slog.String("base_url", base), slog.String("version", version))
 	if demo {
-		if err := a.ensureDemo(ctx, svc, base); err != nil {
+		if err := a.ensureDemo(ctx, svc, people, base); err != nil {
 			ln.Close()
 			return err
 		}
@@ -148,7 +158,7 @@ func readiness(db *pgstore.DB) func(ctx context.Context) error {
 
 // ensureDemo creates the demo tenant when the database has no tenant yet,
 // and prints where its issuer is.
-func (a *app) ensureDemo(ctx context.Context, svc *tenants.Service, base string) error {
+func (a *app) ensureDemo(ctx context.Context, svc *tenants.Service, people *users.Service, base string) error {
 	list, err := svc.List(ctx)
 	if err != nil {
 		return err
@@ -175,5 +185,34 @@ func (a *app) ensureDemo(ctx context.Context, svc *tenants.Service, base string)
 	issuer := t.Issuer(base)
 	fmt.Fprintf(a.env.Stdout, "%s %q (trust domain %s)\n  issuer:    %s\n  discovery: %s/.well-known/oauth-authorization-server\n  jwks:      %s/jwks.json\n",
 		verb, t.Slug, t.TrustDomain.Name(), issuer, issuer, issuer)
+	return a.ensureDemoAdmin(ctx, people, t, base)
+}
+
+// demoAdmin is the first console user of the demo tenant.
+const demoAdmin users.Email = "admin@demo.chit.test"
+
+// ensureDemoAdmin creates the demo tenant's first console admin with a
+// random password, printed this once: only its hash is kept. An existing
+// admin is left alone (make another with `chit user create`).
+func (a *app) ensureDemoAdmin(ctx context.Context, people *users.Service, t *tenants.Tenant, base string) error {
+	if _, err := people.ByEmail(ctx, demoAdmin); err == nil {
+		fmt.Fprintf(a.env.Stdout, "  console:   %s/console/ (user %s; its password was printed when it was created)\n", base, demoAdmin)
+		return nil
+	} else if fault.KindOf(err) != fault.NotFound {
+		return err
+	}
+	password := randomPassword()
+	_, created, err := people.Create(ctx, users.CreateParams{TenantID: t.ID, Email: demoAdmin, Password: password,
+		Role: policy.RoleAdmin, Actor: "operator:demo"})
+	if err != nil {
+		return fmt.Errorf("create the demo admin: %w", err)
+	}
+	if created {
+		fmt.Fprintf(a.env.Stdout, "  console:   %s/console/\n    user:     %s\n    password: %s   (shown once; only its hash is stored)\n",
+			base, demoAdmin, password)
+	}
 	return nil
 }
+
+// randomPassword is 26 base32 characters: 128 bits from crypto/rand.
+func randomPassword() string { return rand.Text() }

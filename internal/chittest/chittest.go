@@ -30,27 +30,32 @@ import (
 	"github.com/chitdev/chit/internal/pgstore"
 	"github.com/chitdev/chit/internal/pgtest"
 	"github.com/chitdev/chit/oauth"
+	"github.com/chitdev/chit/oauth/inventory"
 	"github.com/chitdev/chit/tenants"
 	"github.com/chitdev/chit/tenants/keyring"
 	"github.com/chitdev/chit/tenants/policy"
+	"github.com/chitdev/chit/tenants/users"
 	"github.com/chitdev/chit/web"
 )
 
 // Env is a running chit with one database.
 type Env struct {
-	T        testing.TB
-	DB       *pgstore.DB
-	URL      string // the base URL issuers are built from
-	Addr     string // where this server listens
-	Tenants  *tenants.Service
-	OAuth    *oauth.Service
-	Policy   *policy.Service
-	Server   *httptest.Server
-	LogBuf   *LockedBuffer
-	Clock    clock.Clock
-	Keys     *keyring.Keyring
-	HTTP     *http.Client
-	KEKBytes []byte
+	T       testing.TB
+	DB      *pgstore.DB
+	URL     string // the base URL issuers are built from
+	Addr    string // where this server listens
+	Tenants *tenants.Service
+	OAuth   *oauth.Service
+	Policy  *policy.Service
+	Users   *users.Service
+	// Inventory is the console's read model.
+	Inventory *inventory.Service
+	Server    *httptest.Server
+	LogBuf    *LockedBuffer
+	Clock     clock.Clock
+	Keys      *keyring.Keyring
+	HTTP      *http.Client
+	KEKBytes  []byte
 }
 
 // Governor adapts the policy service for oauth.
@@ -104,9 +109,14 @@ func StartWith(t testing.TB, db *pgstore.DB, opts Options) *Env {
 	}
 	env.OAuth = oauth.NewService(oauth.Config{DB: db, Keys: keys, Clock: clk, Policy: Governor{P: env.Policy},
 		Logger: slog.New(slog.NewJSONHandler(env.LogBuf, nil)), BaseURL: env.URL})
+	env.Users, err = users.New(users.Config{DB: db, Clock: clk, Roles: env.Policy})
+	require.NoError(t, err)
+	env.Inventory = inventory.New(db, clk)
 	srv, err := web.New(web.Config{BaseURL: env.URL, Version: "test", DenialBudget: opts.DenialBudget}, web.Deps{
 		OAuth: env.OAuth, Tenants: env.Tenants, Keys: keys, Logger: slog.New(slog.NewJSONHandler(env.LogBuf, nil)),
 		Outstanding: env.OAuth.OutstandingIn(env.Tenants.List),
+		Console: &web.ConsoleDeps{DB: db, Users: env.Users, Policy: env.Policy, Inventory: env.Inventory,
+			Admin: env.Tenants, AllKeys: keys.All},
 	})
 	require.NoError(t, err)
 	env.Server.Config.Handler = srv.Handler()
