@@ -111,8 +111,12 @@ func revokeTargets(ctx context.Context, tx pgx.Tx, level string, target uuid.UUI
 	case LevelAgent:
 		agents, tokens = `id = $1`, `agent_id = $1`
 	case LevelChain:
-		agents = `(id = $1 OR $1 = ANY (ancestors))`
-		tokens = `agent_id IN (SELECT id FROM agents WHERE id = $1 OR $1 = ANY (ancestors))`
+		// Descendants share the target's task: narrowing to it first lets the
+		// agents_task index serve the scan (row-level security keeps the GIN
+		// index on ancestors from being used for "= ANY").
+		chain := `task_id = (SELECT task_id FROM agents WHERE id = $1) AND (id = $1 OR $1 = ANY (ancestors))`
+		agents = chain
+		tokens = `agent_id IN (SELECT id FROM agents WHERE ` + chain + `)`
 	case LevelTask:
 		agents, tokens = `task_id = $1`, `task_id = $1`
 		if _, err := tx.Exec(ctx, `UPDATE tasks SET completed_at = $2 WHERE id = $1 AND completed_at IS NULL`, target, now); err != nil {
