@@ -22,6 +22,7 @@ import (
 	"github.com/chitdev/chit/oauth"
 	"github.com/chitdev/chit/tenants"
 	"github.com/chitdev/chit/tenants/keyring"
+	"github.com/chitdev/chit/tenants/users"
 )
 
 // Intervals of the periodic jobs.
@@ -39,7 +40,9 @@ type Deps struct {
 	Pool    *pgxpool.Pool
 	Tenants *tenants.Service
 	OAuth   *oauth.Service
-	Logger  *slog.Logger
+	// Users, when set, has its ended and expired console sessions swept.
+	Users  *users.Service
+	Logger *slog.Logger
 }
 
 // New builds the River client with chit's workers and periodic jobs.
@@ -100,6 +103,15 @@ func NewSweepWorker(d Deps) *SweepWorker { return &SweepWorker{deps: d} }
 
 // Work sweeps every tenant in bounded batches.
 func (w *SweepWorker) Work(ctx context.Context, _ *river.Job[SweepArgs]) error {
+	if w.deps.Users != nil {
+		n, err := w.deps.Users.SweepSessions(ctx)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			w.deps.Logger.InfoContext(ctx, "swept console sessions", "sessions", n)
+		}
+	}
 	return forEachTenant(ctx, w.deps, func(t *tenants.Tenant) error {
 		c, err := w.deps.OAuth.SweepExpired(ctx, t)
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/chitdev/chit/internal/pgtest"
 	"github.com/chitdev/chit/tenants"
 	"github.com/chitdev/chit/tenants/keyring"
+	"github.com/chitdev/chit/tenants/policy"
 	"github.com/chitdev/chit/worker"
 )
 
@@ -40,7 +41,7 @@ func setup(t *testing.T) *testBundle {
 	_, err := env.Tenants.Update(context.Background(), "acme", tenants.SettingsChange{Liveness: &liveness})
 	require.NoError(t, err)
 	return &testBundle{env: env, clock: clk, tn: tn, orch: tn.ClientToken(tn.Orchestrator),
-		deps: worker.Deps{DB: db, Keys: env.Keys, Pool: db.Pool, Tenants: env.Tenants, OAuth: env.OAuth, Logger: slog.New(slog.DiscardHandler)}}
+		deps: worker.Deps{DB: db, Keys: env.Keys, Pool: db.Pool, Tenants: env.Tenants, OAuth: env.OAuth, Users: env.Users, Logger: slog.New(slog.DiscardHandler)}}
 }
 
 func (b *testBundle) agent(t *testing.T) *chittest.Agent {
@@ -93,6 +94,16 @@ func TestSweepPurgesExpiredStateNotAudit(t *testing.T) {
 		}))
 		return n
 	}
+	email := b.tn.ConsoleUser(policy.RoleViewer)
+	_, err := b.env.Users.Login(ctx, email, chittest.ConsolePassword)
+	require.NoError(t, err)
+	sessions := func() int {
+		var n int
+		require.NoError(t, b.env.DB.InTx(ctx, func(tx pgx.Tx) error {
+			return tx.QueryRow(ctx, "SELECT count(*) FROM console_sessions").Scan(&n)
+		}))
+		return n
+	}
 	auditBefore, tokensBefore := count("audit_events"), count("tokens")
 	require.Positive(t, count("launch_tokens"))
 	require.Positive(t, count("challenges"))
@@ -105,11 +116,16 @@ func TestSweepPurgesExpiredStateNotAudit(t *testing.T) {
 	require.Zero(t, count("challenges"))
 	require.Zero(t, count("used_assertions"))
 	require.Equal(t, tokensBefore, count("tokens"), "a token is kept until a day after it expired")
+	require.Equal(t, 1, sessions(), "a live console session is kept")
 	require.Equal(t, auditBefore, count("audit_events"), "the audit trail is never swept")
 
 	b.clock.Advance(25 * time.Hour)
 	require.NoError(t, w.Work(ctx, &river.Job[worker.SweepArgs]{}))
 	require.Zero(t, count("tokens"), "a day after expiry, tokens are purged")
+	require.Equal(t, 1, sessions(), "a session past its 12 h lifetime is kept a day")
+	b.clock.Advance(12 * time.Hour)
+	require.NoError(t, w.Work(ctx, &river.Job[worker.SweepArgs]{}))
+	require.Zero(t, sessions(), "a day after it expired, a console session is purged")
 	require.Equal(t, auditBefore, count("audit_events"))
 }
 

@@ -117,7 +117,7 @@ func (a *app) serve(ctx context.Context, addr, baseURL string, demo bool) error 
 			return err
 		}
 	}
-	jobs, err := worker.New(worker.Deps{DB: db, Keys: keys, Pool: db.Pool, Tenants: svc, OAuth: credentials, Logger: log})
+	jobs, err := worker.New(worker.Deps{DB: db, Keys: keys, Pool: db.Pool, Tenants: svc, OAuth: credentials, Users: people, Logger: log})
 	if err != nil {
 		ln.Close()
 		return err
