@@ -165,9 +165,13 @@ func (s *Server) sessionCookie() string {
 }
 
 // cookie is how every console cookie is set: Secure (browsers treat
-// loopback http as secure), HttpOnly, SameSite=Strict, host-only, path /.
+// loopback http as secure), HttpOnly, SameSite=Lax, host-only, path /.
+// Lax, not Strict: a link to a denial pasted in an alert or a ticket must
+// open signed in. Lax still withholds the cookie from every cross-site
+// POST, and each POST also needs the session's CSRF token and a same-site
+// Origin.
 func (s *Server) cookie(name, value string, maxAge time.Duration) *http.Cookie {
-	ck := &http.Cookie{Name: name, Value: value, Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode}
+	ck := &http.Cookie{Name: name, Value: value, Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode}
 	switch {
 	case maxAge < 0:
 		ck.MaxAge = -1
