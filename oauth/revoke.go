@@ -82,8 +82,9 @@ func (s *Service) RevokeToken(ctx context.Context, tx pgx.Tx, t *tenants.Tenant,
 // CompleteTask ends a task: every credential under it is revoked at once
 // and no new exchange is accepted. The orchestrator or the task's root
 // agent may complete it.
-func (s *Service) CompleteTask(ctx context.Context, t *tenants.Tenant, caller *Caller, taskID uuid.UUID) (int, error) {
+func (s *Service) CompleteTask(ctx context.Context, t *tenants.Tenant, caller *Caller, taskID uuid.UUID) (*Completion, error) {
 	var count int
+	done := &Completion{}
 	err := s.db.InTenantTx(ctx, t.ID, func(tx pgx.Tx) error {
 		task, err := taskTx(ctx, tx, taskID)
 		if err != nil {
@@ -113,12 +114,25 @@ func (s *Service) CompleteTask(ctx context.Context, t *tenants.Tenant, caller *C
 		if _, err := tx.Exec(ctx, `UPDATE tasks SET completed_at = $2 WHERE id = $1`, taskID, now); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `UPDATE tokens SET revoked_at = $2, revocation_id = $3
-			WHERE task_id = $1 AND revoked_at IS NULL AND expires_at > $2`, taskID, now, revID)
-		if err != nil {
+		// How long the task's credentials were good for, against how long
+		// the task took, and how much validity completion cut off.
+		var first, last *time.Time
+		if err := tx.QueryRow(ctx, `SELECT min(issued_at), max(expires_at) FROM tokens WHERE task_id = $1`, taskID).Scan(&first, &last); err != nil {
 			return err
 		}
-		count = int(tag.RowsAffected())
+		done.Duration = now.Sub(task.CreatedAt)
+		if first != nil && last != nil {
+			done.CredentialSpan = last.Sub(*first)
+		}
+		var leftSeconds float64
+		if err := tx.QueryRow(ctx, `WITH cut AS (
+				UPDATE tokens SET revoked_at = $2, revocation_id = $3
+				WHERE task_id = $1 AND revoked_at IS NULL AND expires_at > $2 RETURNING expires_at)
+			SELECT count(*), coalesce(sum(extract(epoch FROM expires_at - $2)), 0)::float8 FROM cut`,
+			taskID, now, revID).Scan(&count, &leftSeconds); err != nil {
+			return err
+		}
+		done.TimeLeft = time.Duration(leftSeconds * float64(time.Second))
 		if _, err := tx.Exec(ctx, `UPDATE agents SET revoked_at = $2, revocation_id = $3 WHERE task_id = $1 AND revoked_at IS NULL`,
 			taskID, now, revID); err != nil {
 			return err
@@ -137,5 +151,18 @@ func (s *Service) CompleteTask(ctx context.Context, t *tenants.Tenant, caller *C
 		return s.recordRevocation(ctx, tx, t, revocation{ID: revID, Level: "task", Target: taskID.String(), TaskID: taskID,
 			Reason: "task completed", Code: "task_completed", By: by, Count: count, At: now})
 	})
-	return count, err
+	if err != nil {
+		return nil, err
+	}
+	done.Revoked = count
+	return done, nil
+}
+
+// Completion is what completing a task ended.
+type Completion struct {
+	Revoked int // tokens revoked
+	// Duration is the task's life, creation to completion; CredentialSpan
+	// from its first token's issue to its last token's expiry; TimeLeft the
+	// validity its live tokens still had when completion revoked them.
+	Duration, CredentialSpan, TimeLeft time.Duration
 }

@@ -135,14 +135,15 @@ type taskRow struct {
 	Scope       Scope
 	Audiences   []string
 	Deadline    time.Time
+	CreatedAt   time.Time
 	CompletedAt *time.Time
 }
 
 func taskTx(ctx context.Context, tx pgx.Tx, id uuid.UUID) (*taskRow, error) {
 	var r taskRow
 	var scope []string
-	err := tx.QueryRow(ctx, `SELECT id, client_id, principal, scope, audiences, deadline, completed_at
-		FROM tasks WHERE id = $1`, id).Scan(&r.ID, &r.ClientID, &r.Principal, &scope, &r.Audiences, &r.Deadline, &r.CompletedAt)
+	err := tx.QueryRow(ctx, `SELECT id, client_id, principal, scope, audiences, deadline, created_at, completed_at
+		FROM tasks WHERE id = $1`, id).Scan(&r.ID, &r.ClientID, &r.Principal, &scope, &r.Audiences, &r.Deadline, &r.CreatedAt, &r.CompletedAt)
 	if err != nil {
 		if err == pgx.ErrNoRows {
 			return nil, errNotFound("task")

@@ -210,11 +210,12 @@ func (s *Server) completeTask(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	n, err := s.deps.OAuth.CompleteTask(c.Request().Context(), tenantOf(c), callerOf(c), taskID)
+	done, err := s.deps.OAuth.CompleteTask(c.Request().Context(), tenantOf(c), callerOf(c), taskID)
 	if err != nil {
 		return s.apiError(c, err)
 	}
-	return c.JSON(http.StatusOK, map[string]any{"task_id": taskID, "completed": true, "revoked_count": n})
+	s.metrics.observeCompletion(done)
+	return c.JSON(http.StatusOK, map[string]any{"task_id": taskID, "completed": true, "revoked_count": done.Revoked})
 }
 
 func (s *Server) denial(c echo.Context) error {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/chitdev/chit/oauth"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
@@ -68,6 +70,8 @@ type credentialMetrics struct {
 	denialsUnrecorded prometheus.Counter
 	delegationDepth   prometheus.Histogram
 	feedLag           prometheus.Histogram
+	lifetimeRatio     prometheus.Histogram
+	timeLeft          prometheus.Histogram
 }
 
 func newCredentialMetrics(reg prometheus.Registerer) *credentialMetrics {
@@ -95,8 +99,28 @@ func newCredentialMetrics(reg prometheus.Registerer) *credentialMetrics {
 		Help:    "Time from a revocation to its delivery to a resource server by the feed (page or stream).",
 		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 	})
-	reg.MustRegister(m.issuance, m.denials, m.scopeRejections, m.denialsUnrecorded, m.delegationDepth, m.feedLag)
+	m.lifetimeRatio = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "chit_task_credential_lifetime_ratio",
+		Help:    "At task completion: the span its credentials were valid for (first issue to last expiry) divided by the task's duration.",
+		Buckets: []float64{0.5, 1, 1.25, 1.5, 2, 3, 5, 10, 20, 50, 100},
+	})
+	m.timeLeft = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "chit_task_credential_time_left_seconds",
+		Help:    "At task completion: the validity its live tokens still had, cut off by the completion's revocation.",
+		Buckets: []float64{0, 1, 5, 15, 30, 60, 120, 300, 900, 1800, 3600},
+	})
+	reg.MustRegister(m.issuance, m.denials, m.scopeRejections, m.denialsUnrecorded, m.delegationDepth, m.feedLag,
+		m.lifetimeRatio, m.timeLeft)
 	return m
+}
+
+// observeCompletion records how a completed task's credentials compare
+// with the task (SPEC §6: credential lifetime vs task duration).
+func (m *credentialMetrics) observeCompletion(c *oauth.Completion) {
+	if c.Duration > 0 && c.CredentialSpan > 0 {
+		m.lifetimeRatio.Observe(c.CredentialSpan.Seconds() / c.Duration.Seconds())
+	}
+	m.timeLeft.Observe(c.TimeLeft.Seconds())
 }
 
 // registerOutstanding adds the live-agents and tokens-outstanding gauges.
