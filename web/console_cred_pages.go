@@ -23,19 +23,19 @@ func (s *Server) overviewPage(c echo.Context) error {
 	denials := paths.page("denials")
 	p := ui.OverviewProps{Shell: s.shell(c, "Overview", ui.NavOverview), Self: paths.overview(), AsOf: o.Now,
 		Now: []ui.StatProps{
-			{Label: "Live agents", Value: count(o.LiveAgents), Hint: count(o.SilentAgents) + " silent (no heartbeat)",
+			{Label: "Live agents", Value: thousands(o.LiveAgents), Hint: thousands(o.SilentAgents) + " silent (no heartbeat)",
 				Href: withQuery(paths.page("agents"), url.Values{"status": {string(inventory.AgentLive)}}),
 				Kind: nonzero(o.LiveAgents, "live"), TestID: "stat-live-agents"},
-			{Label: "Active tokens", Value: count(o.ActiveTokens), Hint: "accepted by resource servers now",
+			{Label: "Active tokens", Value: thousands(o.ActiveTokens), Hint: "accepted by resource servers now",
 				Kind: nonzero(o.ActiveTokens, "live"), TestID: "stat-active-tokens"},
-			{Label: "Active tasks", Value: count(o.ActiveTasks), Hint: "neither completed nor past their deadline",
+			{Label: "Active tasks", Value: thousands(o.ActiveTasks), Hint: "neither completed nor past their deadline",
 				Href: withQuery(paths.page("tasks"), url.Values{"status": {string(inventory.TaskActive)}}),
 				Kind: nonzero(o.ActiveTasks, "active"), TestID: "stat-active-tasks"},
 		},
 		LastHour: []ui.StatProps{
-			{Label: "Denials", Value: count(o.DenialsLastHour), Hint: "refused requests", Href: denials,
+			{Label: "Denials", Value: thousands(o.DenialsLastHour), Hint: "refused requests", Href: denials,
 				Kind: nonzero(o.DenialsLastHour, "denied"), TestID: "stat-denials"},
-			{Label: "Revocations", Value: count(o.RevocationsLastHour), Hint: "token renewals left out",
+			{Label: "Revocations", Value: thousands(o.RevocationsLastHour), Hint: "token renewals left out",
 				Href: paths.page("revocations"), Kind: nonzero(o.RevocationsLastHour, "warning"), TestID: "stat-revocations"},
 		},
 		Completions: completionCards(o, paths),
@@ -54,17 +54,17 @@ func completionCards(o inventory.Overview, paths consolePaths) []ui.StatProps {
 		Hint: "no completed task had a token", TestID: "stat-lifetime-ratio"}
 	if cm.Tasks > 0 {
 		ratio.Value = strconv.FormatFloat(cm.MedianLifetimeRatio, 'f', 1, 64) + "×"
-		ratio.Hint = "median over " + count(cm.Tasks) + " tasks; above 1, credentials were valid longer than the work took"
+		ratio.Hint = "median over " + thousands(cm.Tasks) + " tasks; above 1, credentials were valid longer than the work took"
 	}
 	left := ui.StatProps{Label: "Credential time left when tasks ended", Value: "—",
 		Hint: "no token was still valid when its task ended", TestID: "stat-time-left"}
 	if cm.Tokens > 0 {
 		left.Value = ui.FormatAge(cm.TimeLeftMedian)
-		left.Hint = "median over " + count(cm.Tokens) + " tokens, " + ui.FormatAge(cm.TimeLeftTotal) +
+		left.Hint = "median over " + thousands(cm.Tokens) + " tokens, " + ui.FormatAge(cm.TimeLeftTotal) +
 			" in all, cut off by completion"
 	}
 	return []ui.StatProps{
-		{Label: "Completed tasks", Value: count(o.CompletedTasks),
+		{Label: "Completed tasks", Value: thousands(o.CompletedTasks),
 			Href: withQuery(paths.page("tasks"), url.Values{"status": {string(inventory.TaskCompleted)}}),
 			Kind: nonzero(o.CompletedTasks, "completed"), TestID: "stat-completed-tasks"},
 		ratio, left,
@@ -79,7 +79,7 @@ func nonzero(n int, kind string) string {
 	return kind
 }
 
-func count(n int) string {
+func thousands(n int) string {
 	s := strconv.Itoa(n)
 	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
 		s = s[:i] + "," + s[i:]

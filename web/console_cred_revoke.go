@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -84,6 +83,16 @@ func (s *Server) denialPage(c echo.Context) error {
 	if d.Rule != nil {
 		p.Rule, p.RuleHref = *d.Rule, paths.policies(p.ClientID)
 	}
+	// Whoever reads a denial may want to stop its source; the confirm step
+	// says whether it still holds anything.
+	if canRevoke(c) {
+		if d.AgentID != nil {
+			p.RevokeAgentHref = paths.revoke(oauth.LevelAgent, *d.AgentID)
+		}
+		if d.TaskID != nil {
+			p.RevokeTaskHref = paths.revoke(oauth.LevelTask, *d.TaskID)
+		}
+	}
 	return render(c, http.StatusOK, ui.DenialPage(p))
 }
 
@@ -145,8 +154,8 @@ func (s *Server) consoleRevoke(c echo.Context) error {
 	switch {
 	case reason == "":
 		problem = "Say why: the reason is kept with the revocation and in the audit trail."
-	case utf8.RuneCountInString(reason) > maxReason || len(reason) > maxReason:
-		problem = "Keep the reason under 256 characters."
+	case len(reason) > maxReason:
+		problem = "The reason is too long: keep it to 256 bytes."
 	}
 	if problem != "" {
 		p, err := s.revokePreview(c, level, target)

@@ -437,7 +437,10 @@ func TestConsoleAdminRevokesAnAgentThroughTheConfirmStep(t *testing.T) {
 func TestConsoleViewerAndAuditorCannotRevoke(t *testing.T) {
 	t.Parallel()
 	s := newCredScene(t, "acme")
-	pages := []string{"agents", "agents/" + s.root.ID.String(), "tasks", "tasks/" + s.task.String(), "tokens/" + jtiOf(t, s.root.Token)}
+	resp := s.sub.Delegate("tickets:write")
+	require.Equal(t, http.StatusForbidden, resp.Status)
+	pages := []string{"agents", "agents/" + s.root.ID.String(), "tasks", "tasks/" + s.task.String(),
+		"tokens/" + jtiOf(t, s.root.Token), "denials/" + denialIDOf(t, resp).String()}
 	admin, _ := s.consoleAs(t, policy.RoleAdmin)
 	for _, p := range pages {
 		require.NotZero(t, getOK(t, admin, s.path(p)).TestID("revoke").Length(), "an admin sees revoke buttons on %s", p)
@@ -511,6 +514,10 @@ func TestConsoleEscapesWhatAgentsAndOrchestratorsWrote(t *testing.T) {
 	agent := s.tn.Register(s.tn.LaunchToken(s.orch, created.TaskID, ""))
 	agent.Exchange("")
 	revocation := s.apiRevoke(t, "token", jtiOf(t, agent.Token), reason)
+	// An agent's own words reach the denial trace as the scope it presented.
+	resp = s.sub.Delegate(`tickets:read <img src=x onerror=alert(1)>`)
+	require.Equal(t, http.StatusForbidden, resp.Status, string(resp.Body))
+	denial := denialIDOf(t, resp)
 	b, _ := s.consoleAs(t, policy.RoleAdmin)
 
 	raw := []string{principal, purpose, reason, "<img", "<b onmouseover"}
@@ -518,6 +525,7 @@ func TestConsoleEscapesWhatAgentsAndOrchestratorsWrote(t *testing.T) {
 		"", "tasks", "tasks/" + created.TaskID.String(), "tasks?principal=" + url.QueryEscape(principal),
 		"agents", "agents/" + agent.ID.String(), "tokens/" + jtiOf(t, agent.Token),
 		"revocations", "revocations/" + revocation.String(),
+		"denials", "denials/" + denial.String(),
 		"revoke?level=task&target=" + created.TaskID.String(),
 	} {
 		page := getOK(t, b, s.path(p))
@@ -530,6 +538,7 @@ func TestConsoleEscapesWhatAgentsAndOrchestratorsWrote(t *testing.T) {
 	require.Equal(t, principal, task.TestID("task-principal").Text(), "shown as text")
 	require.Equal(t, purpose, task.TestID("task-purpose").Text())
 	require.Equal(t, principal, nodeLabel(treeRoots(task)).Text())
+	require.Contains(t, getOK(t, b, s.path("denials/"+denial.String())).TestID("denial-presented").Text(), "<img onerror=alert(1)>", "shown as text")
 	shown := getOK(t, b, s.path("revocations/"+revocation.String()))
 	require.Equal(t, reason, shown.TestID("revocation-reason").Text())
 	list := getOK(t, b, s.path("tasks?principal="+url.QueryEscape(principal)))
