@@ -54,17 +54,17 @@ func completionCards(o inventory.Overview, paths consolePaths) []ui.StatProps {
 		Hint: "no completed task had a token", TestID: "stat-lifetime-ratio"}
 	if cm.Tasks > 0 {
 		ratio.Value = strconv.FormatFloat(cm.MedianLifetimeRatio, 'f', 1, 64) + "×"
-		ratio.Hint = "median over " + thousands(cm.Tasks) + " tasks; above 1, credentials were valid longer than the work took"
+		ratio.Hint = "median over " + counted(cm.Tasks, "task", "tasks") + "; above 1, credentials were valid longer than the work took"
 	}
 	left := ui.StatProps{Label: "Credential time left when tasks ended", Value: "—",
 		Hint: "no token was still valid when its task ended", TestID: "stat-time-left"}
 	if cm.Tokens > 0 {
 		left.Value = ui.FormatAge(cm.TimeLeftMedian)
-		left.Hint = "median over " + thousands(cm.Tokens) + " tokens, " + ui.FormatAge(cm.TimeLeftTotal) +
+		left.Hint = "median over " + counted(cm.Tokens, "token", "tokens") + ", " + ui.FormatAge(cm.TimeLeftTotal) +
 			" in all, cut off by completion"
 	}
 	return []ui.StatProps{
-		{Label: "Completed tasks", Value: thousands(o.CompletedTasks),
+		{Label: "Completed tasks", Value: thousands(o.CompletedTasks), Hint: "completed or revoked at task level",
 			Href: withQuery(paths.page("tasks"), url.Values{"status": {string(inventory.TaskCompleted)}}),
 			Kind: nonzero(o.CompletedTasks, "completed"), TestID: "stat-completed-tasks"},
 		ratio, left,
@@ -79,6 +79,15 @@ func nonzero(n int, kind string) string {
 	return kind
 }
 
+// counted is "1 task", "2 tasks".
+func counted(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return thousands(n) + " " + many
+}
+
+// thousands writes a count with thousands separators: "1,204".
 func thousands(n int) string {
 	s := strconv.Itoa(n)
 	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {

@@ -139,6 +139,7 @@ func (s *Server) revocationPage(c echo.Context) error {
 // revokeLevels are the levels the console revokes at.
 var revokeLevels = map[string]bool{oauth.LevelToken: true, oauth.LevelAgent: true, oauth.LevelChain: true, oauth.LevelTask: true}
 
+// revokeConfirmPage is the confirm step: nothing changes until its form is posted.
 func (s *Server) revokeConfirmPage(c echo.Context) error {
 	p, err := s.revokePreview(c, c.QueryParam("level"), c.QueryParam("target"))
 	if err != nil {
@@ -147,13 +148,16 @@ func (s *Server) revokeConfirmPage(c echo.Context) error {
 	return render(c, http.StatusOK, ui.RevokePage(p))
 }
 
+// consoleRevoke revokes in the console user's name (the audit trail's
+// actor), then shows the revocation (post/redirect/get). A reason is
+// required; without one the confirm step comes back with the error.
 func (s *Server) consoleRevoke(c echo.Context) error {
 	cc, paths := consoleOf(c), pathsOf(c)
 	level, target, reason := c.FormValue("level"), c.FormValue("target"), strings.TrimSpace(c.FormValue("reason"))
 	var problem string
 	switch {
 	case reason == "":
-		problem = "Say why: the reason is kept with the revocation and in the audit trail."
+		problem = "Say why: the reason is kept with the revocation, for whoever reviews it."
 	case len(reason) > maxReason:
 		problem = "The reason is too long: keep it to 256 bytes."
 	}
