@@ -223,6 +223,8 @@ func TestAuditPageFiltersPagesVerifiesAndExports(t *testing.T) {
 	verified := b.Get("/console/t/acme/audit?verify=1")
 	require.Equal(t, "ok", verified.TestID("chain-status").AttrOr("data-state", ""), verified.TestID("chain-status").Text())
 	require.Contains(t, verified.TestID("checkpoint").Text(), "#")
+	require.Equal(t, 1, verified.TestID("checkpoint").Find("time[datetime]").Length(), "the seal time is shown as a time")
+	require.Contains(t, verified.TestID("chain-summary").Text(), "links verified")
 
 	export := b.Get("/console/t/acme/audit/export?format=jsonl")
 	require.Equal(t, http.StatusOK, export.Status)
