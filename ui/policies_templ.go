@@ -82,14 +82,14 @@ func Policies(p PoliciesProps) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, " <form class=\"filters\" method=\"get\" data-testid=\"policy-filter\"><div class=\"field\"><label for=\"client-filter\">Client</label> <input id=\"client-filter\" name=\"client\" value=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, " <form class=\"filters\" method=\"get\" data-testid=\"policy-filter\"><div class=\"field\"><label for=\"client-filter\">Client</label> <input type=\"text\" id=\"client-filter\" name=\"client\" value=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var3 string
 			templ_7745c5c3_Var3, templ_7745c5c3_Err = templ.JoinStringErrs(p.Filter)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `ui/policies.templ`, Line: 46, Col: 60}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `ui/policies.templ`, Line: 46, Col: 72}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var3))
 			if templ_7745c5c3_Err != nil {
@@ -385,7 +385,7 @@ func Policies(p PoliciesProps) templ.Component {
 						return templ_7745c5c3_Err
 					}
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 35, "</select></div><div class=\"field\"><label for=\"grant-scopes\">Scope patterns</label> <input id=\"grant-scopes\" name=\"scopes\" placeholder=\"tickets:* docs:read\" autocomplete=\"off\"><p class=\"hint\">Space-separated. A trailing * matches any suffix: tickets:* covers tickets:read.</p></div><div class=\"field\"><label for=\"grant-audiences\">Audiences</label> <input id=\"grant-audiences\" name=\"audiences\" placeholder=\"https://tickets.example\" autocomplete=\"off\"><p class=\"hint\">Space-separated absolute URIs of resource servers.</p></div><div class=\"form-actions\"><button class=\"btn btn-primary\" type=\"submit\" data-testid=\"grant-submit\">Grant</button></div></form></section>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 35, "</select></div><div class=\"field\"><label for=\"grant-scopes\">Scope patterns</label> <input type=\"text\" id=\"grant-scopes\" name=\"scopes\" placeholder=\"tickets:* docs:read\" autocomplete=\"off\"><p class=\"hint\">Space-separated. A trailing * matches any suffix: tickets:* covers tickets:read.</p></div><div class=\"field\"><label for=\"grant-audiences\">Audiences</label> <input type=\"text\" id=\"grant-audiences\" name=\"audiences\" placeholder=\"https://tickets.example\" autocomplete=\"off\"><p class=\"hint\">Space-separated absolute URIs of resource servers.</p></div><div class=\"form-actions\"><button class=\"btn btn-primary\" type=\"submit\" data-testid=\"grant-submit\">Grant</button></div></form></section>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
