@@ -194,9 +194,9 @@ var ErrLogin = fault.New(fault.Unauthenticated, "The e-mail address or password 
 type Session struct {
 	User        User
 	Memberships []Membership // the tenants the user is a member of, oldest first
-	CreatedAt time.Time
-	ExpiresAt time.Time
-	token     string
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+	token       string
 }
 
 // Membership is a tenant a user belongs to. Belonging shows nothing by
