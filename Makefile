@@ -58,7 +58,9 @@ demo:
 
 test: lint
 	DATABASE_URL="$${DATABASE_URL:-$$(scripts/devdb start test)}"
-	export DATABASE_URL
+	# The browser tests (e2e/) drive this Chromium; installed with apt-get when missing.
+	CHIT_CHROMIUM="$$(scripts/chromium)"
+	export DATABASE_URL CHIT_CHROMIUM
 	$(GO) test -race -count=1 -timeout 10m ./...
 	$(MAKE) --no-print-directory fuzz
 
