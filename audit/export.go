@@ -41,6 +41,21 @@ type ExportHeader struct {
 	To     time.Time `json:"to"`
 }
 
+// exportedEventID is the id inside an exported event's canonical array
+// (its third member, see Canonical), or the nil UUID when it cannot be read.
+func exportedEventID(canonical json.RawMessage) uuid.UUID {
+	var fields []json.RawMessage
+	var id string
+	if json.Unmarshal(canonical, &fields) != nil || len(fields) < 3 || json.Unmarshal(fields[2], &id) != nil {
+		return uuid.Nil
+	}
+	parsed, err := uuid.Parse(id)
+	if err != nil {
+		return uuid.Nil
+	}
+	return parsed
+}
+
 // ExportEvent is one chained event with its link.
 type ExportEvent struct {
 	Record   string          `json:"record"`
@@ -236,6 +251,10 @@ func VerifyExport(r io.Reader, trusted map[string]ed25519.PublicKey) (*OfflineRe
 			var ev ExportEvent
 			if err := json.Unmarshal(line, &ev); err != nil {
 				return nil, err
+			}
+			fail := func(seq int64, what string) (*OfflineReport, error) {
+				rep.Problem = &Problem{Seq: seq, EventID: exportedEventID(ev.Event), What: what}
+				return rep, nil
 			}
 			prev, err1 := hex.DecodeString(ev.PrevHash)
 			hash, err2 := hex.DecodeString(ev.Hash)

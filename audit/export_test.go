@@ -92,6 +92,10 @@ func TestExportTamperingIsDetectedOffline(t *testing.T) {
 		require.NoError(t, err, name)
 		require.NotNil(t, r.Problem, name)
 		require.Contains(t, r.Problem.What, tc.want, name)
+		if name == "edited" {
+			require.NotEqual(t, uuid.Nil, r.Problem.EventID, "the edited event is named")
+			require.Contains(t, tc.export, `"`+r.Problem.EventID.String()+`"`)
+		}
 	}
 	r, err := audit.VerifyExport(strings.NewReader(all), map[string]ed25519.PublicKey{})
 	require.NoError(t, err)

@@ -294,7 +294,7 @@ func TestAuditExportVerifiesOffline(t *testing.T) {
 	require.NoError(t, os.WriteFile(tampered, bytes.Join(lines, []byte("\n")), 0o600))
 	out, code = chit(t, "audit", "verify", "--file", tampered, "--jwks", keys)
 	require.Equal(t, 1, code, out)
-	require.Contains(t, out, "audit chain broken at link 3")
+	require.Contains(t, out, "audit chain broken at link 3 (event "+eventID+")")
 	require.Contains(t, out, "event content does not match its hash")
 }
 
