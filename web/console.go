@@ -312,6 +312,31 @@ func isConsole(c echo.Context) bool {
 	return p == consolePrefix || strings.HasPrefix(p, consolePrefix+"/")
 }
 
+// userNames maps the console-user actors among actors ("user:{id}") to
+// their addresses, for users of the current tenant; other actors are absent.
+func (s *Server) userNames(c echo.Context, actors []string) (map[string]string, error) {
+	var ids []uuid.UUID
+	for _, a := range actors {
+		if rest, ok := strings.CutPrefix(a, "user:"); ok {
+			if id, err := uuid.Parse(rest); err == nil {
+				ids = append(ids, id)
+			}
+		}
+	}
+	names := map[string]string{}
+	if len(ids) == 0 {
+		return names, nil
+	}
+	emails, err := s.console.Users.EmailsIn(c.Request().Context(), consoleOf(c).tenant.ID, ids)
+	if err != nil {
+		return nil, err
+	}
+	for id, e := range emails {
+		names[users.ActorOf(id)] = string(e)
+	}
+	return names, nil
+}
+
 func randomToken() string {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {

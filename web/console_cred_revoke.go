@@ -108,8 +108,17 @@ func (s *Server) revocationsPage(c echo.Context) error {
 	}
 	p := ui.RevocationsProps{Shell: s.shell(c, "Revocations", ui.NavRevocations),
 		Listing: listing(c, paths.page("revocations"), list.Next, false)}
+	actors := make([]string, 0, len(list.Revocations))
 	for _, r := range list.Revocations {
 		p.Rows = append(p.Rows, paths.revocationRow(r))
+		actors = append(actors, r.RevokedBy)
+	}
+	names, err := s.userNames(c, actors)
+	if err != nil {
+		return err
+	}
+	for i := range p.Rows {
+		p.Rows[i].RevokedByName = names[p.Rows[i].RevokedBy]
 	}
 	return render(c, http.StatusOK, ui.RevocationsPage(p))
 }
@@ -130,6 +139,11 @@ func (s *Server) revocationPage(c echo.Context) error {
 	p := ui.RevocationDetailProps{Shell: s.shell(c, "Revocation "+ui.ShortID(r.ID.String()), ui.NavRevocations),
 		RevocationRow: paths.revocationRow(r), Task: refTo(r.TaskID, paths.task), ByYou: r.RevokedBy == cc.actor(),
 		Renewal: r.Renewal}
+	names, err := s.userNames(c, []string{r.RevokedBy})
+	if err != nil {
+		return err
+	}
+	p.RevokedByName = names[r.RevokedBy]
 	if p.ByYou && c.QueryParam("done") == revocationDone {
 		p.Shell.Flash = &ui.Flash{Kind: "ok", Text: "Revoked. Every replica refuses these credentials from now on."}
 	}

@@ -416,6 +416,9 @@ func TestConsoleAdminRevokesAnAgentThroughTheConfirmStep(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, shown.TestID("revocation-by").Text(), "user:"+user.ID.String())
 	require.Contains(t, shown.TestID("revocation-by").Text(), "(you)")
+	require.Contains(t, shown.TestID("revocation-by").Text(), email, "a console user is shown by address")
+	listed := getOK(t, b, s.path("revocations"))
+	require.Contains(t, listed.TestID("revocation-by").First().Text(), email)
 
 	revocationID := uuid.MustParse(shown.TestID("revocation").AttrOr("data-id", ""))
 	events, err := audit.Query(context.Background(), s.env.DB, s.tn.T.ID, audit.Filter{Type: audit.Revoked})

@@ -250,8 +250,17 @@ func (s *Server) auditPage(c echo.Context) error {
 			return err
 		}
 		if page != nil {
+			actors := make([]string, 0, len(page.Events))
 			for _, e := range page.Events {
 				p.Events = append(p.Events, s.auditRow(c, e))
+				actors = append(actors, e.Actor)
+			}
+			names, err := s.userNames(c, actors)
+			if err != nil {
+				return err
+			}
+			for i := range p.Events {
+				p.Events[i].ActorName = names[p.Events[i].Actor]
 			}
 			if page.NextCursor != "" {
 				next := cloneValues(q)

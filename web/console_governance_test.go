@@ -191,6 +191,8 @@ func TestAuditPageFiltersPagesVerifiesAndExports(t *testing.T) {
 		require.Equal(t, "token.issued", s.AttrOr("data-type", ""))
 	})
 	require.Equal(t, "unverified", page.TestID("chain-status").AttrOr("data-state", ""))
+	logins := b.Get("/console/t/acme/audit?type=console.login")
+	require.Equal(t, auditor, logins.TestID("audit-actor").First().Text(), "a console user is shown by address")
 
 	bad := b.Get("/console/t/acme/audit?task_id=not-a-uuid")
 	require.Equal(t, http.StatusOK, bad.Status)

@@ -433,3 +433,31 @@ func newToken() string {
 	}
 	return base64.RawURLEncoding.EncodeToString(b)
 }
+
+// EmailsIn maps the given user ids to their addresses, for those that are
+// members of the tenant: a console shows who acted by address, and never
+// reveals a user of another tenant.
+func (s *Service) EmailsIn(ctx context.Context, tenantID uuid.UUID, ids []uuid.UUID) (map[uuid.UUID]Email, error) {
+	out := map[uuid.UUID]Email{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	err := s.cfg.DB.InTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT u.id, u.email FROM console_users u
+			JOIN console_memberships m ON m.user_id = u.id AND m.tenant_id = $1 WHERE u.id = ANY ($2)`, tenantID, ids)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id uuid.UUID
+			var addr string
+			if err := rows.Scan(&id, &addr); err != nil {
+				return err
+			}
+			out[id] = Email(addr)
+		}
+		return rows.Err()
+	})
+	return out, err
+}

@@ -228,6 +228,14 @@ func TestAnExistingUserJoinsAnotherTenantWithTheirPassword(t *testing.T) {
 	require.False(t, again2.Member(uuid.New()))
 	// Each tenant's trail records the sign-in, by user id.
 	require.Equal(t, 1, b.events(t, other, "console.login", "success"))
+
+	// Addresses are shown only within a tenant the user belongs to.
+	names, err := b.users.EmailsIn(ctx, other, []uuid.UUID{u.ID, uuid.New()})
+	require.NoError(t, err)
+	require.Equal(t, map[uuid.UUID]users.Email{u.ID: "multi@example.com"}, names)
+	names, err = b.users.EmailsIn(ctx, newTenant(t, b.db), []uuid.UUID{u.ID})
+	require.NoError(t, err)
+	require.Empty(t, names)
 }
 
 func TestCreateRefusesBadInputAndChangesNothing(t *testing.T) {
