@@ -60,15 +60,9 @@ func (s *Server) auditExport(c echo.Context) error {
 	if err != nil {
 		return s.apiError(c, err)
 	}
-	format := c.QueryParam("format")
-	contentType := "application/jsonl"
-	switch format {
-	case "", "jsonl":
-		format = "jsonl"
-	case "csv":
-		contentType = "text/csv"
-	default:
-		return s.apiError(c, fault.InvalidField("format", "must be jsonl or csv"))
+	format, contentType, err := exportFormat(c.QueryParam("format"))
+	if err != nil {
+		return s.apiError(c, err)
 	}
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, contentType)
@@ -81,6 +75,18 @@ func (s *Server) auditExport(c echo.Context) error {
 		s.log.ErrorContext(c.Request().Context(), "audit export failed mid-stream", "tenant", tenantOf(c).Slug.String(), "error", err)
 	}
 	return nil
+}
+
+// exportFormat reads an export's format (JSON Lines by default) and its
+// content type.
+func exportFormat(v string) (format, contentType string, err error) {
+	switch v {
+	case "", "jsonl":
+		return "jsonl", "application/jsonl", nil
+	case "csv":
+		return "csv", "text/csv", nil
+	}
+	return "", "", fault.InvalidField("format", "must be jsonl or csv")
 }
 
 // auditEvents serves GET /v1/audit: attribution by agent, task, principal,

@@ -408,14 +408,9 @@ func (s *Server) auditDownload(c echo.Context) error {
 	if to.IsZero() {
 		to = time.Now().UTC().Add(time.Minute)
 	}
-	format, contentType := q.Get("format"), "application/jsonl"
-	switch format {
-	case "", "jsonl":
-		format = "jsonl"
-	case "csv":
-		contentType = "text/csv"
-	default:
-		return fault.InvalidField("format", "Format must be jsonl or csv.")
+	format, contentType, err := exportFormat(q.Get("format"))
+	if err != nil {
+		return err
 	}
 	err = s.console.DB.InTenantTx(ctx, cc.tenant.ID, func(tx pgx.Tx) error {
 		return audit.Append(ctx, tx, cc.tenant.ID, audit.Event{Time: time.Now(), Type: audit.Exported, Actor: cc.actor(),
