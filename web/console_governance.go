@@ -55,9 +55,18 @@ func (s *Server) tenantPath(c echo.Context, sub string) string {
 	return ui.TenantPath(consoleOf(c).tenant.Slug.String(), sub)
 }
 
+// policyClientsPerPage is how many clients one page of policies shows.
+const policyClientsPerPage = 20
+
 func (s *Server) policiesPage(c echo.Context) error {
 	ctx, cc := c.Request().Context(), consoleOf(c)
-	clients, err := s.deps.OAuth.Clients(ctx, cc.tenant)
+	all, err := s.deps.OAuth.Clients(ctx, cc.tenant, "", 0)
+	if err != nil {
+		return err
+	}
+	// Clients are paged by id; the cursor is the last id shown.
+	after := c.QueryParam("after")
+	clients, err := s.deps.OAuth.Clients(ctx, cc.tenant, after, policyClientsPerPage+1)
 	if err != nil {
 		return err
 	}
@@ -78,13 +87,28 @@ func (s *Server) policiesPage(c echo.Context) error {
 	}
 	p := ui.PoliciesProps{Shell: withDone(s.shell(c, "Policies", ui.NavPolicies), c), Filter: filter, CanEdit: canEdit,
 		GrantPath: s.tenantPath(c, "policies/grant")}
-	for _, cl := range clients {
+	for _, cl := range all {
 		if cl.Kind == oauth.KindOrchestrator {
 			p.Orchestrators = append(p.Orchestrators, cl.ID)
 		}
-		if filter != "" && cl.ID != filter {
-			continue
+	}
+	if filter != "" {
+		clients = nil
+		for _, cl := range all {
+			if cl.ID == filter {
+				clients = append(clients, cl)
+			}
 		}
+	} else {
+		if len(clients) > policyClientsPerPage {
+			clients = clients[:policyClientsPerPage]
+			p.Next = "?" + url.Values{"after": {clients[len(clients)-1].ID}}.Encode()
+		}
+		if after != "" {
+			p.First = "?"
+		}
+	}
+	for _, cl := range clients {
 		rs := byClient[cl.ID]
 		sort.SliceStable(rs, func(i, j int) bool { return rs[i].Kind < rs[j].Kind })
 		p.Clients = append(p.Clients, ui.PolicyClient{ID: cl.ID, Name: cl.Name, Kind: string(cl.Kind), Rules: rs})
@@ -111,7 +135,7 @@ func (s *Server) policyGrant(c echo.Context) error {
 // requireOrchestrator answers 404 unless client is one of the tenant's
 // orchestrators.
 func (s *Server) requireOrchestrator(c echo.Context, client string) error {
-	clients, err := s.deps.OAuth.Clients(c.Request().Context(), consoleOf(c).tenant)
+	clients, err := s.deps.OAuth.Clients(c.Request().Context(), consoleOf(c).tenant, "", 0)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/chitdev/chit/audit"
 	"github.com/chitdev/chit/internal/chittest"
+	"github.com/chitdev/chit/oauth"
 	"github.com/chitdev/chit/tenants/policy"
 )
 
@@ -252,4 +253,41 @@ func TestAuditPageFiltersPagesVerifiesAndExports(t *testing.T) {
 	rep, err = audit.VerifyExport(bytes.NewReader(tampered), toEd25519(trusted))
 	require.NoError(t, err)
 	require.NotNil(t, rep.Problem)
+}
+
+func TestPoliciesPageThroughEveryClientOnce(t *testing.T) {
+	t.Parallel()
+	env := chittest.Start(t)
+	acme := env.NewTenant("acme", []string{"tickets:read"}, nil)
+	for range 23 {
+		acme.NewClient(oauth.KindOrchestrator)
+	}
+	b := env.Browser()
+	b.Login(acme.ConsoleUser(policy.RoleViewer), chittest.ConsolePassword)
+
+	seen := map[string]bool{}
+	next, pages := "/console/t/acme/policies", 0
+	for next != "" {
+		pages++
+		require.LessOrEqual(t, pages, 3)
+		p := b.Get(next)
+		require.Equal(t, http.StatusOK, p.Status)
+		require.LessOrEqual(t, p.TestID("policy-client").Length(), 20)
+		p.TestID("policy-client").Each(func(_ int, s *goquerySelection) {
+			id := s.AttrOr("data-client", "")
+			require.False(t, seen[id], "client %s shown twice", id)
+			seen[id] = true
+		})
+		next = ""
+		if href, ok := p.TestID("next-page").Attr("href"); ok {
+			next = "/console/t/acme/policies" + href
+		}
+	}
+	require.Equal(t, 2, pages)
+	require.Len(t, seen, 25, "23 new clients, the orchestrator and the resource server")
+
+	// A filter shows that client alone.
+	one := b.Get("/console/t/acme/policies?client=" + url.QueryEscape(acme.Orchestrator.ID))
+	require.Equal(t, 1, one.TestID("policy-client").Length())
+	require.Zero(t, one.TestID("next-page").Length())
 }
