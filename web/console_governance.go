@@ -51,10 +51,6 @@ func withDone(sh ui.Shell, c echo.Context) ui.Shell {
 	return sh
 }
 
-func (s *Server) tenantPath(c echo.Context, sub string) string {
-	return ui.TenantPath(consoleOf(c).tenant.Slug.String(), sub)
-}
-
 // policyClientsPerPage is how many clients one page of policies shows.
 const policyClientsPerPage = 20
 
@@ -80,13 +76,13 @@ func (s *Server) policiesPage(c echo.Context) error {
 	for _, r := range rules {
 		pr := ui.PolicyRule{Kind: string(r.Action), Value: r.Pattern, GrantedAt: r.GrantedAt, GrantedBy: r.GrantedBy}
 		if canEdit {
-			pr.RevokeHref = s.tenantPath(c, "policies/revoke?"+url.Values{"client": {r.ClientID}, "kind": {string(r.Action)},
+			pr.RevokeHref = pathsOf(c).page("policies/revoke?"+url.Values{"client": {r.ClientID}, "kind": {string(r.Action)},
 				"value": {r.Pattern}}.Encode())
 		}
 		byClient[r.ClientID] = append(byClient[r.ClientID], pr)
 	}
 	p := ui.PoliciesProps{Shell: withDone(s.shell(c, "Policies", ui.NavPolicies), c), Filter: filter, CanEdit: canEdit,
-		GrantPath: s.tenantPath(c, "policies/grant")}
+		GrantPath: pathsOf(c).page("policies/grant")}
 	for _, cl := range all {
 		if cl.Kind == oauth.KindOrchestrator {
 			p.Orchestrators = append(p.Orchestrators, cl.ID)
@@ -129,7 +125,7 @@ func (s *Server) policyGrant(c echo.Context) error {
 	if err := s.console.Policy.Grant(ctx, cc.tenant.ID, client, scopes, audiences, cc.actor()); err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, s.tenantPath(c, "policies?"+url.Values{"client": {client}, "done": {"granted"}}.Encode()))
+	return c.Redirect(http.StatusSeeOther, pathsOf(c).page("policies?"+url.Values{"client": {client}, "done": {"granted"}}.Encode()))
 }
 
 // requireOrchestrator answers 404 unless client is one of the tenant's
@@ -172,8 +168,8 @@ func (s *Server) policyRevokePage(c echo.Context) error {
 		Title: "Revoke " + string(r.Action) + " " + r.Pattern + " from " + r.ClientID + "?",
 		Body: "The next request that needs this rule is refused on every replica, including requests for tasks created earlier. " +
 			"The change is recorded in the audit trail under your name.",
-		Action: s.tenantPath(c, "policies/revoke"), CSRF: sh.CSRF, Submit: "Revoke rule",
-		Cancel: s.tenantPath(c, "policies?"+url.Values{"client": {r.ClientID}}.Encode()),
+		Action: pathsOf(c).page("policies/revoke"), CSRF: sh.CSRF, Submit: "Revoke rule",
+		Cancel: pathsOf(c).page("policies?"+url.Values{"client": {r.ClientID}}.Encode()),
 		Fields: []ui.Hidden{{Name: "client", Value: r.ClientID}, {Name: "kind", Value: string(r.Action)}, {Name: "value", Value: r.Pattern}},
 	}}))
 }
@@ -199,7 +195,7 @@ func (s *Server) policyRevoke(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, s.tenantPath(c, "policies?"+url.Values{"client": {r.ClientID}, "done": {"revoked"}}.Encode()))
+	return c.Redirect(http.StatusSeeOther, pathsOf(c).page("policies?"+url.Values{"client": {r.ClientID}, "done": {"revoked"}}.Encode()))
 }
 
 func (s *Server) keysPage(c echo.Context) error {
@@ -211,7 +207,7 @@ func (s *Server) keysPage(c echo.Context) error {
 	now := time.Now()
 	p := ui.KeysProps{Shell: withDone(s.shell(c, "Signing keys", ui.NavKeys), c), JWKSHref: "/t/" + cc.tenant.Slug.String() + "/jwks.json"}
 	if cc.role.Can(policy.RotateKeys) {
-		p.RotateHref = s.tenantPath(c, "keys/rotate")
+		p.RotateHref = pathsOf(c).page("keys/rotate")
 	}
 	for _, k := range keys {
 		row := ui.KeyRow{KID: k.KeyID, Status: "active", StatusLabel: "active, signing", CreatedAt: k.CreatedAt}
@@ -237,7 +233,7 @@ func (s *Server) keyRotatePage(c echo.Context) error {
 		Title: "Rotate the signing key of " + cc.tenant.Slug.String() + "?",
 		Body: "New tokens and checkpoints are signed with a new Ed25519 key at once. The current key's private half is destroyed; " +
 			"its public half stays in the JWKS for " + cc.tenant.KeyPublishWindow().String() + " so tokens it signed still verify.",
-		Action: s.tenantPath(c, "keys/rotate"), CSRF: sh.CSRF, Submit: "Rotate key", Cancel: s.tenantPath(c, "keys"),
+		Action: pathsOf(c).page("keys/rotate"), CSRF: sh.CSRF, Submit: "Rotate key", Cancel: pathsOf(c).page("keys"),
 	}}))
 }
 
@@ -246,7 +242,7 @@ func (s *Server) keyRotate(c echo.Context) error {
 	if _, _, err := s.console.Admin.RotateKeyBy(c.Request().Context(), cc.tenant.Slug.String(), cc.actor()); err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, s.tenantPath(c, "keys?done=rotated"))
+	return c.Redirect(http.StatusSeeOther, pathsOf(c).page("keys?done=rotated"))
 }
 
 // auditPageSize is how many events one page of the trail shows.
@@ -255,10 +251,10 @@ const auditPageSize = 50
 func (s *Server) auditPage(c echo.Context) error {
 	ctx, cc := c.Request().Context(), consoleOf(c)
 	q := c.QueryParams()
-	p := ui.AuditProps{Shell: s.shell(c, "Audit trail", ui.NavAudit), KeysURL: s.tenantPath(c, "audit/keys.json"),
+	p := ui.AuditProps{Shell: s.shell(c, "Audit trail", ui.NavAudit), KeysURL: pathsOf(c).page("audit/keys.json"),
 		Filter: ui.AuditFilter{Agent: q.Get("agent_id"), Task: q.Get("task_id"), Principal: q.Get("principal"),
 			Client: q.Get("client_id"), Type: q.Get("type"), From: q.Get("from"), To: q.Get("to")},
-		Export: ui.AuditExport{Action: s.tenantPath(c, "audit/export")}}
+		Export: ui.AuditExport{Action: pathsOf(c).page("audit/export")}}
 	for _, t := range audit.Types {
 		p.Types = append(p.Types, string(t))
 	}
@@ -361,7 +357,7 @@ func (s *Server) auditRow(c echo.Context, e audit.PageEvent) ui.AuditRow {
 	row := ui.AuditRow{ID: e.ID.String(), Time: e.Time, Type: string(e.Type), Outcome: string(e.Outcome), Actor: e.Actor, Principal: e.Principal}
 	link := func(label string, id *uuid.UUID, sub string) {
 		if id != nil {
-			row.Links = append(row.Links, ui.AuditLink{Label: label, ID: id.String(), Href: s.tenantPath(c, sub+"/"+id.String())})
+			row.Links = append(row.Links, ui.AuditLink{Label: label, ID: id.String(), Href: pathsOf(c).page(sub+"/"+id.String())})
 		}
 	}
 	link("task", e.TaskID, "tasks")
