@@ -76,7 +76,7 @@ func (s *Server) policiesPage(c echo.Context) error {
 	for _, r := range rules {
 		pr := ui.PolicyRule{Kind: string(r.Action), Value: r.Pattern, GrantedAt: r.GrantedAt, GrantedBy: r.GrantedBy}
 		if canEdit {
-			pr.RevokeHref = pathsOf(c).page("policies/revoke?"+url.Values{"client": {r.ClientID}, "kind": {string(r.Action)},
+			pr.RevokeHref = pathsOf(c).page("policies/revoke?" + url.Values{"client": {r.ClientID}, "kind": {string(r.Action)},
 				"value": {r.Pattern}}.Encode())
 		}
 		byClient[r.ClientID] = append(byClient[r.ClientID], pr)
@@ -169,7 +169,7 @@ func (s *Server) policyRevokePage(c echo.Context) error {
 		Body: "The next request that needs this rule is refused on every replica, including requests for tasks created earlier. " +
 			"The change is recorded in the audit trail under your name.",
 		Action: pathsOf(c).page("policies/revoke"), CSRF: sh.CSRF, Submit: "Revoke rule",
-		Cancel: pathsOf(c).page("policies?"+url.Values{"client": {r.ClientID}}.Encode()),
+		Cancel: pathsOf(c).page("policies?" + url.Values{"client": {r.ClientID}}.Encode()),
 		Fields: []ui.Hidden{{Name: "client", Value: r.ClientID}, {Name: "kind", Value: string(r.Action)}, {Name: "value", Value: r.Pattern}},
 	}}))
 }
@@ -357,7 +357,7 @@ func (s *Server) auditRow(c echo.Context, e audit.PageEvent) ui.AuditRow {
 	row := ui.AuditRow{ID: e.ID.String(), Time: e.Time, Type: string(e.Type), Outcome: string(e.Outcome), Actor: e.Actor, Principal: e.Principal}
 	link := func(label string, id *uuid.UUID, sub string) {
 		if id != nil {
-			row.Links = append(row.Links, ui.AuditLink{Label: label, ID: id.String(), Href: pathsOf(c).page(sub+"/"+id.String())})
+			row.Links = append(row.Links, ui.AuditLink{Label: label, ID: id.String(), Href: pathsOf(c).page(sub + "/" + id.String())})
 		}
 	}
 	link("task", e.TaskID, "tasks")
