@@ -172,13 +172,20 @@ func (tb *tab) requireHtmx() {
 	require.Zero(tb.t, cfg.HistoryCacheSize, "htmx keeps no copy of tenant pages in storage")
 }
 
-// replaced marks the element with id and reports, as a JavaScript
-// predicate, whether an element with that id other than the marked one has
-// taken its place: a refresh swapped it.
-func (tb *tab) replaced(id string) string {
+// refreshed starts counting htmx's settled swaps of the element with id and
+// returns, as a JavaScript predicate, whether one has happened since. (A
+// refreshing list is morphed in place, so the element itself stays.)
+func (tb *tab) refreshed(id string) string {
 	tb.t.Helper()
-	tb.do(chromedp.Evaluate[chromedp.Void](`document.getElementById(` + jsString(id) + `).chitE2EOld = true`))
-	return `(el => el && !el.chitE2EOld)(document.getElementById(` + jsString(id) + `))`
+	counter := "chitE2ESwaps_" + strings.ReplaceAll(id, "-", "_")
+	tb.do(chromedp.Evaluate[chromedp.Void](`(() => {
+		window.` + counter + ` = 0;
+		document.addEventListener("htmx:afterSettle", e => {
+			const el = e.detail && e.detail.elt;
+			if (el && el.id === ` + jsString(id) + `) window.` + counter + `++;
+		});
+	})()`))
+	return `window.` + counter + ` > 0`
 }
 
 // agentStatusKind is the JavaScript for the status badge's kind in an
@@ -265,7 +272,7 @@ func TestFilterSwapsTheListInPlace(t *testing.T) {
 
 	// The list's own refresh asks for the filtered list, not the one the
 	// page was loaded with.
-	swapped := tb.replaced("agents-list")
+	swapped := tb.refreshed("agents-list")
 	tb.waitUntil(refreshWait, swapped, "the filtered list refreshes")
 	require.True(t, value(tb, chromedp.Evaluate[bool](onlyB)), "a refresh keeps the filter")
 	tb.requireSamePage(mark, "the filtered list refreshed")
@@ -417,4 +424,33 @@ func TestHtmxPostCarriesTheCSRFToken(t *testing.T) {
 
 	tb.waitUntil(refreshWait, `location.pathname === "/console/login"`, "the open list goes to the sign-in page")
 	require.Equal(t, "/console/login?next="+url.QueryEscape(list), tb.path())
+}
+
+// A list that refreshes itself must not take the keyboard focus or the
+// scroll position from the person reading it.
+func TestRefreshKeepsFocusAndScroll(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	tb := openTab(t, w.env)
+	cw := tb.watchConsole()
+	tb.do(chromedp.EmulateViewport(700, 900)) // narrow: the agents table scrolls sideways
+	tb.login(w.admin, chittest.ConsolePassword)
+	tb.visit(w.consolePath("agents"), http.StatusOK)
+	tb.requireHtmx()
+	mark := tb.markPage()
+
+	link := string(agentRow(w.a.ID)) + ` a[href*="/agents/"]`
+	tb.do(chromedp.Focus(link))
+	focused := `document.activeElement && document.activeElement.matches(` + jsString(link) + `)`
+	require.True(t, value(tb, chromedp.Evaluate[bool](focused)))
+	scroller := `document.querySelector('#agents-list .table-scroll, #agents-list .table-wrap')`
+	scrolled := value(tb, chromedp.Evaluate[float64](`(el => { el.scrollLeft = 120; return el.scrollLeft })(` + scroller + `)`))
+	require.Positive(t, scrolled, "the table is wider than the narrow window")
+
+	swapped := tb.refreshed("agents-list")
+	tb.waitUntil(refreshWait, swapped, "the list refreshes")
+	require.True(t, value(tb, chromedp.Evaluate[bool](focused)), "the focused row link keeps the focus")
+	require.Equal(t, scrolled, value(tb, chromedp.Evaluate[float64](scroller+`.scrollLeft`)), "the table keeps its scroll")
+	tb.requireSamePage(mark, "the list refreshed")
+	cw.requireClean()
 }

@@ -1086,7 +1086,9 @@ func filterForm(l Listing, target string) templ.Component {
 // refreshing are the attributes that reload a list in place from its own
 // URL every 5 s (htmx; nothing happens without JavaScript).
 func refreshing(self, id string) templ.Attributes {
-	return templ.Attributes{"hx-get": self, "hx-trigger": "every 5s", "hx-select": id, "hx-swap": "outerHTML"}
+	// Morphed, not replaced: the focused element and a table's scroll position
+	// survive the refresh (idiomorph, vendored beside htmx).
+	return templ.Attributes{"hx-get": self, "hx-trigger": "every 5s", "hx-select": id, "hx-ext": "morph", "hx-swap": "morph"}
 }
 
 var _ = templruntime.GeneratedTemplate
