@@ -16,7 +16,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
-	"github.com/chitdev/chit/audit"
 	"github.com/chitdev/chit/internal/chittest"
 	"github.com/chitdev/chit/tenants/policy"
 )
@@ -301,34 +300,10 @@ func TestFilterSwapsTheListInPlace(t *testing.T) {
 	cw.requireClean()
 }
 
-// sealChain chains every audit event so far and seals a checkpoint, the
-// work chit serve's worker does every 10 s (a test server has none). Other
-// tests' transactions on the same PostgreSQL can hold the chainer back for
-// a moment, hence the retries.
-func sealChain(t *testing.T, w *world) {
-	t.Helper()
-	ctx := context.Background()
-	for deadline := time.Now().Add(step); ; {
-		_, err := audit.ChainPending(ctx, w.env.DB, w.tn.T.ID, time.Now(), 10000)
-		require.NoError(t, err)
-		report, err := audit.Verify(ctx, w.env.DB, w.tn.T.ID)
-		require.NoError(t, err)
-		require.Nil(t, report.Problem)
-		if report.Unchained == 0 {
-			require.Positive(t, report.Links)
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "%d events still unchained after %s", report.Unchained, step)
-		time.Sleep(20 * time.Millisecond)
-	}
-	_, err := audit.Seal(ctx, w.env.DB, w.env.Keys, w.tn.T.ID, time.Now())
-	require.NoError(t, err)
-}
-
 func TestVerifyChainSwapsThePanel(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	sealChain(t, w)
+	w.env.SealChain(w.tn.T.ID)
 	auditor := w.tn.ConsoleUser(policy.RoleAuditor)
 	tb := openTab(t, w.env)
 	cw := tb.watchConsole()
@@ -444,7 +419,7 @@ func TestRefreshKeepsFocusAndScroll(t *testing.T) {
 	focused := `document.activeElement && document.activeElement.matches(` + jsString(link) + `)`
 	require.True(t, value(tb, chromedp.Evaluate[bool](focused)))
 	scroller := `document.querySelector('#agents-list .table-scroll, #agents-list .table-wrap')`
-	scrolled := value(tb, chromedp.Evaluate[float64](`(el => { el.scrollLeft = 120; return el.scrollLeft })(` + scroller + `)`))
+	scrolled := value(tb, chromedp.Evaluate[float64](`(el => { el.scrollLeft = 120; return el.scrollLeft })(`+scroller+`)`))
 	require.Positive(t, scrolled, "the table is wider than the narrow window")
 
 	swapped := tb.refreshed("agents-list")

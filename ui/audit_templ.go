@@ -136,7 +136,7 @@ func Audit(p AuditProps) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "\" data-testid=\"export-form\" hx-boost=\"false\"><div class=\"grid-2\"><div class=\"field\"><label for=\"export-from\">From (UTC)</label> <input id=\"export-from\" type=\"datetime-local\" name=\"from\" value=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "\" data-testid=\"export-form\"><div class=\"grid-2\"><div class=\"field\"><label for=\"export-from\">From (UTC)</label> <input id=\"export-from\" type=\"datetime-local\" name=\"from\" value=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -33,27 +32,6 @@ func auditActors(t *testing.T, env *chittest.Env, tenantID uuid.UUID, typ audit.
 		return err
 	}))
 	return actors
-}
-
-// sealChain links the tenant's events and seals the head, as the worker
-// does. Transactions of other tests on the same cluster can hold the
-// chainer back for a moment (it links only what no running transaction can
-// precede), so it retries, bounded.
-func sealChain(t *testing.T, env *chittest.Env, tenantID uuid.UUID) {
-	t.Helper()
-	ctx := context.Background()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		_, err := audit.ChainPending(ctx, env.DB, tenantID, time.Now(), 100000)
-		require.NoError(t, err)
-		cp, err := audit.Seal(ctx, env.DB, env.Keys, tenantID, time.Now())
-		require.NoError(t, err)
-		if cp != nil {
-			return
-		}
-		require.True(t, time.Now().Before(deadline), "the chain was never sealed")
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func userActor(t *testing.T, env *chittest.Env, email string) string {
@@ -222,7 +200,7 @@ func TestAuditPageFiltersPagesVerifiesAndExports(t *testing.T) {
 	require.Greater(t, total, auditPageSizeForTest, "the trail spans more than one page")
 	require.GreaterOrEqual(t, len(seen), total-2, "every event listed (sign-ins of this test may land after the first page)")
 
-	sealChain(t, env, acme.T.ID)
+	env.SealChain(acme.T.ID)
 	verified := b.Get("/console/t/acme/audit?verify=1")
 	require.Equal(t, "ok", verified.TestID("chain-status").AttrOr("data-state", ""), verified.TestID("chain-status").Text())
 	require.Contains(t, verified.TestID("checkpoint").Text(), "#")

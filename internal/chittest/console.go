@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/chitdev/chit/audit"
 	"github.com/chitdev/chit/tenants/policy"
 	"github.com/chitdev/chit/tenants/users"
 )
@@ -141,4 +143,32 @@ func randomSuffix() string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// SealChain does what chit serve's worker does every few seconds (a test
+// server runs none): it links every audit event of the tenant so far into
+// the hash chain and seals the head with a signed checkpoint, and returns
+// the number of links. The chainer links only events no running
+// transaction can still precede, and other tests' transactions on the same
+// PostgreSQL can hold that back for a moment, hence the bounded retries.
+func (e *Env) SealChain(tenantID uuid.UUID) int64 {
+	t := e.T
+	t.Helper()
+	ctx := context.Background()
+	var links int64
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		_, err := audit.ChainPending(ctx, e.DB, tenantID, time.Now(), 100000)
+		require.NoError(t, err)
+		report, err := audit.Verify(ctx, e.DB, tenantID)
+		require.NoError(t, err)
+		require.Nil(t, report.Problem)
+		if links = report.Links; report.Unchained == 0 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "%d events still unchained", report.Unchained)
+		time.Sleep(20 * time.Millisecond)
+	}
+	_, err := audit.Seal(ctx, e.DB, e.Keys, tenantID, time.Now())
+	require.NoError(t, err)
+	return links
 }
