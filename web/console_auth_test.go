@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/chitdev/chit/internal/chittest"
 	"github.com/chitdev/chit/tenants/policy"
+	"github.com/chitdev/chit/tenants/users"
 )
 
 func consoleCookie(t *testing.T, resp *chittest.Page, name string) *http.Cookie {
@@ -178,4 +180,36 @@ func TestLoginRedirectStaysInsideTheConsole(t *testing.T) {
 		require.Equal(t, http.StatusSeeOther, p.Status)
 		require.Equal(t, "/console/", p.Header.Get("Location"), next)
 	}
+}
+
+func TestTheSwitcherListsTheTenantsWhereTheUserHoldsARole(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	env := chittest.Start(t)
+	acme := env.NewTenant("acme", nil, nil)
+	bravo := env.NewTenant("bravo", nil, nil)
+	env.NewTenant("charlie", nil, nil)
+	email := acme.ConsoleUser(policy.RoleAdmin)
+	u, created, err := env.Users.Create(ctx, users.CreateParams{TenantID: bravo.T.ID, Email: users.Email(email),
+		Role: policy.RoleViewer, Actor: "test"})
+	require.NoError(t, err)
+	require.False(t, created)
+
+	b := env.Browser()
+	b.Login(email, chittest.ConsolePassword)
+	page := b.Get("/console/t/acme/")
+	require.Equal(t, "acme", page.TestID("tenant-current").AttrOr("data-tenant", ""))
+	links := page.TestID("tenant-link")
+	require.Equal(t, 1, links.Length(), "bravo only: charlie is not theirs")
+	require.Equal(t, "bravo", links.AttrOr("data-tenant", ""))
+
+	other := b.Get(links.AttrOr("href", ""))
+	require.Equal(t, http.StatusOK, other.Status)
+	require.Equal(t, "bravo", other.TestID("tenant-current").AttrOr("data-tenant", ""))
+	require.Equal(t, "viewer", strings.TrimSpace(strings.ToLower(other.TestID("role").Text())), "the role is per tenant")
+
+	// A membership without a role shows nothing: the tenant leaves the switcher and answers 404.
+	require.NoError(t, env.Policy.RevokeRole(ctx, bravo.T.ID, u.ID.String(), policy.RoleViewer, "test"))
+	require.Zero(t, b.Get("/console/t/acme/").TestID("tenant-link").Length())
+	require.Equal(t, http.StatusNotFound, b.Get("/console/t/bravo/").Status)
 }
