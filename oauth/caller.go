@@ -114,7 +114,7 @@ func deref(id *uuid.UUID) uuid.UUID {
 // issuer, expiry and live revocation state, and that it was issued for this
 // tenant's API (clients) or as an agent token. Refusals are 401.
 func (s *Service) AuthenticateBearer(ctx context.Context, t *tenants.Tenant, raw string) (*Caller, *Denial, error) {
-	claims, d := VerifyAccessToken(raw, s.keyLookup(ctx, nil, t), s.Issuer(t), s.clock.Now())
+	claims, d := s.verifyAccess(ctx, nil, t, raw)
 	if d != nil {
 		d.Status = http.StatusUnauthorized
 		return nil, d, nil

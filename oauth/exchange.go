@@ -135,7 +135,7 @@ func (s *Service) Exchange(ctx context.Context, tx pgx.Tx, t *tenants.Tenant, re
 		if req.ActorTokenType != TokenTypeJWT || req.ActorToken == "" {
 			return nil, deny(CheckFormat, "a renewal needs actor_token of type "+TokenTypeJWT), nil
 		}
-		renewed, d = VerifyAccessToken(req.SubjectToken, s.keyLookup(ctx, tx, t), s.Issuer(t), s.clock.Now())
+		renewed, d = s.verifyAccess(ctx, tx, t, req.SubjectToken)
 		if d != nil {
 			return nil, d, nil
 		}

@@ -192,7 +192,7 @@ func (s *Service) renewFast(ctx context.Context, t *tenants.Tenant, req Exchange
 	if req.SubjectTokenType != TokenTypeAccessToken || req.ActorTokenType != TokenTypeJWT || req.ActorToken == "" {
 		return nil, false, nil
 	}
-	old, d := VerifyAccessToken(req.SubjectToken, s.keyLookup(ctx, nil, t), s.Issuer(t), s.clock.Now())
+	old, d := s.verifyAccess(ctx, nil, t, req.SubjectToken)
 	if d != nil {
 		return nil, false, nil
 	}

@@ -89,7 +89,7 @@ func (s *Service) Introspect(ctx context.Context, t *tenants.Tenant, r *http.Req
 	if raw == "" {
 		return nil, deny(CheckFormat, "token is required"), nil
 	}
-	claims, d := VerifyAccessToken(raw, s.keyLookup(ctx, nil, t), s.Issuer(t), s.clock.Now())
+	claims, d := s.verifyAccess(ctx, nil, t, raw)
 	if d != nil {
 		return &Introspection{Active: false}, nil, nil
 	}

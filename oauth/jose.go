@@ -175,13 +175,21 @@ func VerifyAccessToken(raw string, keys KeyLookup, issuer string, now time.Time)
 	if d != nil {
 		return nil, d
 	}
-	if now.Unix() > c.Expiry+int64(Skew/time.Second) {
-		return nil, deny(CheckExpired, "token has expired").with("exp after "+now.UTC().Format(time.RFC3339), time.Unix(c.Expiry, 0).UTC().Format(time.RFC3339))
-	}
-	if c.NotBefore > now.Unix()+int64(Skew/time.Second) {
-		return nil, deny(CheckFormat, "token is not valid yet")
+	if d := checkAccessTimes(c, now); d != nil {
+		return nil, d
 	}
 	return c, nil
+}
+
+// checkAccessTimes checks expiry and not-before, with the skew.
+func checkAccessTimes(c *AccessClaims, now time.Time) *Denial {
+	if now.Unix() > c.Expiry+int64(Skew/time.Second) {
+		return deny(CheckExpired, "token has expired").with("exp after "+now.UTC().Format(time.RFC3339), time.Unix(c.Expiry, 0).UTC().Format(time.RFC3339))
+	}
+	if c.NotBefore > now.Unix()+int64(Skew/time.Second) {
+		return deny(CheckFormat, "token is not valid yet")
+	}
+	return nil
 }
 
 // verifyAccessTokenSignature checks everything but time: revoking an

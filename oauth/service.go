@@ -18,6 +18,7 @@ import (
 	"github.com/chitdev/chit/internal/pgstore"
 	"github.com/chitdev/chit/tenants"
 	"github.com/chitdev/chit/tenants/keyring"
+	"github.com/chitdev/chit/verify"
 )
 
 // TaskGrant is governance's answer to "may this orchestrator create a task
@@ -83,6 +84,8 @@ type Service struct {
 
 	provider   *fosite.Fosite
 	identities identities
+	// verified remembers access tokens whose signature verified (see verifyAccess).
+	verified *verify.Cache
 }
 
 // signerEntry is a tenant's active signer as last read. A rotation takes
@@ -93,6 +96,9 @@ type signerEntry struct {
 }
 
 const signerFreshness = time.Second
+
+// verifiedTokens bounds the verified-token cache: ≈ 1 KB a token.
+const verifiedTokens = 50_000
 
 type pubSet struct {
 	byKID   map[string]ed25519.PublicKey
@@ -118,7 +124,8 @@ func NewService(cfg Config) *Service {
 		cfg.Clock = clock.System
 	}
 	s := &Service{db: cfg.DB, keys: cfg.Keys, clock: cfg.Clock, policy: cfg.Policy, log: cfg.Logger,
-		baseURL: cfg.BaseURL, pubs: map[uuid.UUID]*pubSet{}, signers: map[uuid.UUID]signerEntry{}}
+		baseURL: cfg.BaseURL, pubs: map[uuid.UUID]*pubSet{}, signers: map[uuid.UUID]signerEntry{},
+		verified: verify.NewCache(verifiedTokens)}
 	s.provider = newProvider(s)
 	return s
 }

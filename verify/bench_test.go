@@ -13,7 +13,7 @@ func benchVerifier(b *testing.B, cacheSize int) (*Verifier, []string) {
 	v := &Verifier{cfg: Config{Issuer: "https://chit.example/t/acme", Audience: "https://api.acme.example",
 		CacheSize: cacheSize, MaxStaleness: time.Hour, Now: time.Now},
 		keys: map[string]ed25519.PublicKey{"k1": pub}, revoked: map[string]time.Time{"jti:other": time.Now()},
-		cache: map[string]*Claims{}, fresh: time.Now()}
+		cache: NewCache(cacheSize), fresh: time.Now()}
 	var tokens []string
 	for i := range 2 {
 		claims, _ := json.Marshal(Claims{Issuer: v.cfg.Issuer, Subject: "user:alice", Audience: []string{v.cfg.Audience},

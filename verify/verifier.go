@@ -49,7 +49,7 @@ type Verifier struct {
 	revoked   map[string]time.Time // "jti:…", "agent:…", "task:…" → when revoked
 	cursor    string
 	fresh     time.Time // last successful feed read
-	cache     map[string]*Claims
+	cache     *Cache
 	feedToken string
 	feedExp   time.Time
 
@@ -79,7 +79,7 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	v := &Verifier{cfg: cfg, http: cfg.HTTPClient, revoked: map[string]time.Time{}, cache: map[string]*Claims{},
+	v := &Verifier{cfg: cfg, http: cfg.HTTPClient, revoked: map[string]time.Time{}, cache: NewCache(cfg.CacheSize),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	if err := v.refreshKeys(ctx); err != nil {
 		return nil, err
@@ -109,9 +109,9 @@ func (v *Verifier) Close() {
 func (v *Verifier) Verify(raw string, scopes ...string) (*Claims, error) {
 	now := v.cfg.Now()
 	v.mu.RLock()
-	c := v.cache[raw]
 	stale := now.Sub(v.fresh) > v.cfg.MaxStaleness
 	v.mu.RUnlock()
+	c := v.cache.Get(raw)
 	if stale {
 		return nil, ErrStale
 	}
@@ -153,12 +153,7 @@ func (v *Verifier) verifyNew(raw string) (*Claims, error) {
 	if v.cfg.Audience != "" && !contains(c.Audience, v.cfg.Audience) {
 		return nil, ErrAudience
 	}
-	v.mu.Lock()
-	if len(v.cache) >= v.cfg.CacheSize {
-		v.cache = map[string]*Claims{} // start over rather than track recency
-	}
-	v.cache[raw] = c
-	v.mu.Unlock()
+	v.cache.Put(raw, c)
 	return c, nil
 }
 
