@@ -114,52 +114,87 @@ func deref(id *uuid.UUID) uuid.UUID {
 // issuer, expiry and live revocation state, and that it was issued for this
 // tenant's API (clients) or as an agent token. Refusals are 401.
 func (s *Service) AuthenticateBearer(ctx context.Context, t *tenants.Tenant, raw string) (*Caller, *Denial, error) {
+	b := pgstore.NewTenantBatch(t.ID)
+	bc := s.queueBearer(ctx, t, raw, b)
+	if bc.denial != nil {
+		return nil, bc.denial, nil
+	}
+	if err := s.db.SendBatch(ctx, b); err != nil {
+		return nil, nil, err
+	}
+	caller, d := bc.result()
+	return caller, d, nil
+}
+
+// bearerCheck is a bearer token checked offline (signature, times, claims)
+// whose live state is read by a batch the caller sends, possibly with
+// other work in the same round trip; result then decides.
+type bearerCheck struct {
+	s      *Service
+	t      *tenants.Tenant
+	claims *AccessClaims
+	caller *Caller
+	st     liveState
+	denial *Denial // set when the token is refused offline: nothing was queued
+}
+
+// queueBearer checks raw offline and queues its live check on b: and, for
+// an agent, its heartbeat (any authenticated agent call is one), touched
+// only while the token is live.
+func (s *Service) queueBearer(ctx context.Context, t *tenants.Tenant, raw string, b *pgx.Batch) *bearerCheck {
+	bc := &bearerCheck{s: s, t: t}
 	claims, d := s.verifyAccess(ctx, nil, t, raw)
 	if d != nil {
 		d.Status = http.StatusUnauthorized
-		return nil, d, nil
+		bc.denial = d
+		return bc
 	}
 	caller := &Caller{ClientID: claims.ClientID, Claims: claims}
 	var err error
 	if caller.Scope, err = ParseScope(claims.Scope); err != nil {
-		return nil, apiDenial(http.StatusUnauthorized, CheckFormat, "token scope is malformed"), nil
+		bc.denial = apiDenial(http.StatusUnauthorized, CheckFormat, "token scope is malformed")
+		return bc
 	}
 	if claims.AgentID != "" {
 		if caller.AgentID, err = uuid.Parse(claims.AgentID); err != nil {
-			return nil, apiDenial(http.StatusUnauthorized, CheckFormat, "token agent_id is malformed"), nil
+			bc.denial = apiDenial(http.StatusUnauthorized, CheckFormat, "token agent_id is malformed")
+			return bc
 		}
 		caller.TaskID, _ = uuid.Parse(claims.TaskID)
 	}
-	// One round trip: the live check and, for an agent, its heartbeat (any
-	// authenticated agent call is one), touched only while the token is live.
-	var st liveState
-	b := pgstore.NewTenantBatch(t.ID)
-	b.Queue(liveQuery, jtiOf(claims)).QueryRow(st.scan)
+	bc.claims, bc.caller = claims, caller
+	b.Queue(liveQuery, jtiOf(claims)).QueryRow(bc.st.scan)
 	if caller.IsAgent() {
 		b.Queue(`UPDATE agents a SET last_seen_at = greatest(a.last_seen_at, $2)
 			WHERE a.id = $1 AND a.revoked_at IS NULL
 			  AND EXISTS (SELECT 1 FROM tokens t WHERE t.jti = $3 AND t.revoked_at IS NULL)`,
 			caller.AgentID, s.clock.Now(), jtiOf(claims))
 	}
-	if err := s.db.SendBatch(ctx, b); err != nil {
-		return nil, nil, err
+	return bc
+}
+
+// result is the caller, or why it is refused, once the batch was sent.
+func (bc *bearerCheck) result() (*Caller, *Denial) {
+	if bc.denial != nil {
+		return nil, bc.denial
 	}
-	d = st.denial()
+	s, t, claims, caller := bc.s, bc.t, bc.claims, bc.caller
+	d := bc.st.denial()
 	switch {
 	case d != nil || caller.IsAgent():
 	case !contains(claims.Audience, s.APIAudience(t)):
 		d = apiDenial(http.StatusUnauthorized, CheckAudience, "token is not for this tenant's API").with(s.APIAudience(t), "")
-	case st.clientKind == nil:
+	case bc.st.clientKind == nil:
 		d = apiDenial(http.StatusUnauthorized, CheckRevoked, "the client is disabled")
 	default:
-		caller.Kind = ClientKind(*st.clientKind)
+		caller.Kind = ClientKind(*bc.st.clientKind)
 	}
 	if d != nil {
 		d.Status, d.ClientID = http.StatusUnauthorized, claims.ClientID
 		d.AgentID, d.TaskID = caller.AgentID, caller.TaskID
-		return nil, d, nil
+		return nil, d
 	}
-	return caller, nil, nil
+	return caller, nil
 }
 
 func contains(list []string, v string) bool {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/chitdev/chit/internal/pgstore"
 	"github.com/chitdev/chit/tenants"
 )
 
@@ -42,15 +43,35 @@ func (s *Service) Introspect(ctx context.Context, t *tenants.Tenant, r *http.Req
 			return nil, deny(CheckFormat, "parameter "+clipParam(k)+" is repeated"), nil
 		}
 	}
+	raw := form.Get("token")
 	var client *Client
 	var d *Denial
+	// The subject token is checked offline first; its live state is read in
+	// the same round trip as the bearer's, when there is a bearer.
+	var claims *AccessClaims
+	var subject *liveState
+	if raw != "" {
+		if c, sd := s.verifyAccess(ctx, nil, t, raw); sd == nil {
+			claims = c
+		}
+	}
 	if bearer, ok := BearerToken(r.Header.Get("Authorization")); ok && form.Get("client_assertion") == "" {
 		// A resource server may present its own client_credentials token,
 		// which spares it a signed assertion (and chit a write) per call.
-		caller, cd, err := s.AuthenticateBearer(ctx, t, bearer)
-		if err != nil {
+		b := pgstore.NewTenantBatch(t.ID)
+		bc := s.queueBearer(ctx, t, bearer, b)
+		if bc.denial != nil {
+			bc.denial.OAuthError = ErrInvalidClient
+			return nil, bc.denial, nil
+		}
+		if claims != nil {
+			subject = &liveState{}
+			b.Queue(liveQuery, jtiOf(claims)).QueryRow(subject.scan)
+		}
+		if err := s.db.SendBatch(ctx, b); err != nil {
 			return nil, nil, err
 		}
+		caller, cd := bc.result()
 		if cd != nil {
 			cd.OAuthError = ErrInvalidClient
 			return nil, cd, nil
@@ -85,19 +106,19 @@ func (s *Service) Introspect(ctx context.Context, t *tenants.Tenant, r *http.Req
 			Rule: ruleTrace(g)}
 		return nil, d, nil
 	}
-	raw := form.Get("token")
 	if raw == "" {
 		return nil, deny(CheckFormat, "token is required"), nil
 	}
-	claims, d := s.verifyAccess(ctx, nil, t, raw)
-	if d != nil {
+	if claims == nil {
 		return &Introspection{Active: false}, nil, nil
 	}
-	st, err := s.liveNow(ctx, t, jtiOf(claims))
-	if err != nil {
-		return nil, nil, err
+	if subject == nil {
+		var err error
+		if subject, err = s.liveNow(ctx, t, jtiOf(claims)); err != nil {
+			return nil, nil, err
+		}
 	}
-	if st.denial() != nil {
+	if subject.denial() != nil {
 		return &Introspection{Active: false}, nil, nil
 	}
 	return &Introspection{Active: true, Scope: claims.Scope, ClientID: claims.ClientID, TokenType: "Bearer",
