@@ -91,6 +91,10 @@ func (s *Server) consoleRoutes() {
 	e := s.echo
 	static := http.StripPrefix(ui.StaticPrefix, http.FileServer(http.FS(ui.Static)))
 	e.GET(ui.StaticPrefix+"*", func(c echo.Context) error {
+		// Files only: no directory listings.
+		if name := c.Param("*"); name == "" || strings.HasSuffix(name, "/") {
+			return fault.New(fault.NotFound, "No such file.")
+		}
 		// Every asset URL carries its content hash (ui.AssetPath).
 		c.Response().Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 		static.ServeHTTP(c.Response(), c.Request())

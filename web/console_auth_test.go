@@ -12,6 +12,7 @@ import (
 	"github.com/chitdev/chit/internal/chittest"
 	"github.com/chitdev/chit/tenants/policy"
 	"github.com/chitdev/chit/tenants/users"
+	"github.com/chitdev/chit/ui"
 )
 
 func consoleCookie(t *testing.T, resp *chittest.Page, name string) *http.Cookie {
@@ -212,4 +213,21 @@ func TestTheSwitcherListsTheTenantsWhereTheUserHoldsARole(t *testing.T) {
 	require.NoError(t, env.Policy.RevokeRole(ctx, bravo.T.ID, u.ID.String(), policy.RoleViewer, "test"))
 	require.Zero(t, b.Get("/console/t/acme/").TestID("tenant-link").Length())
 	require.Equal(t, http.StatusNotFound, b.Get("/console/t/bravo/").Status)
+}
+
+func TestConsoleAssetsAreFilesWithLongCacheLives(t *testing.T) {
+	t.Parallel()
+	env := chittest.Start(t)
+	b := env.Browser()
+	css := b.Get(ui.AssetPath("console.css"))
+	require.Equal(t, http.StatusOK, css.Status)
+	require.Contains(t, css.Header.Get("Content-Type"), "text/css")
+	require.Contains(t, css.Header.Get("Cache-Control"), "immutable")
+	require.Equal(t, "nosniff", css.Header.Get("X-Content-Type-Options"))
+	js := b.Get(ui.AssetPath("htmx.min.js"))
+	require.Equal(t, http.StatusOK, js.Status)
+	require.Contains(t, js.Header.Get("Content-Type"), "javascript")
+	for _, path := range []string{"/console/static/", "/console/static/README.md", "/console/static/../assets.go"} {
+		require.Equal(t, http.StatusNotFound, b.Get(path).Status, path)
+	}
 }
