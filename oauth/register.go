@@ -66,14 +66,17 @@ func (s *Service) StartRegistration(ctx context.Context, t *tenants.Tenant, p Ch
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO challenges (tenant_id, id, task_id, parent_agent_id, depth, scope, not_after,
+		// The challenge and its audit event in one pipelined round trip.
+		b := &pgx.Batch{}
+		b.Queue(`INSERT INTO challenges (tenant_id, id, task_id, parent_agent_id, depth, scope, not_after,
 			public_key, nonce, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-			t.ID, ch.ID, taskID, parent, depth, scope, notAfter, []byte(pub), nonce, now, now.Add(ChallengeTTL)); err != nil {
+			t.ID, ch.ID, taskID, parent, depth, scope, notAfter, []byte(pub), nonce, now, now.Add(ChallengeTTL))
+		if err := audit.Queue(b, t.ID, audit.Event{Time: now, Type: audit.ChallengeIssued, Actor: "anonymous",
+			TaskID: taskID, AgentID: deref(parent), Detail: map[string]any{"challenge_id": ch.ID, "depth": depth,
+				"launch_token_sha256": base64.RawURLEncoding.EncodeToString(hash)}}); err != nil {
 			return err
 		}
-		return audit.Append(ctx, tx, t.ID, audit.Event{Time: now, Type: audit.ChallengeIssued, Actor: "anonymous",
-			TaskID: taskID, AgentID: deref(parent), Detail: map[string]any{"challenge_id": ch.ID, "depth": depth,
-				"launch_token_sha256": base64.RawURLEncoding.EncodeToString(hash)}})
+		return tx.SendBatch(ctx, b).Close()
 	})
 	if err != nil {
 		return nil, err
@@ -140,7 +143,12 @@ func (s *Service) Register(ctx context.Context, t *tenants.Tenant, p RegisterPar
 		scope      []string
 		pub, nonce []byte
 	)
-	// Consume first, in its own transaction, so a wrong signature still burns it.
+	// One transaction: consume the challenge, check the signature, and only
+	// when it verifies insert the agent. A wrong signature still commits the
+	// consumption (the challenge is burnt either way), then is refused.
+	var ref AgentRef
+	var spiffe string
+	var badSignature bool
 	err = s.db.InTenantTx(ctx, t.ID, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `UPDATE challenges c SET consumed_at = $2
 			 WHERE c.id = $1 AND c.consumed_at IS NULL AND c.expires_at > $2
@@ -157,43 +165,40 @@ func (s *Service) Register(ctx context.Context, t *tenants.Tenant, p RegisterPar
 			}
 			return apiDenial(http.StatusUnauthorized, CheckExpired, "challenge has expired")
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		if !ed25519.Verify(pub, nonce, sig) {
+			badSignature = true
+			return nil // commit the consumption
+		}
+		ref = AgentRef{TrustDomain: t.TrustDomain, ClientID: clientID, TaskID: task, AgentID: uuid.Must(uuid.NewV7())}
+		id, err := ref.SPIFFEID()
+		if err != nil {
+			return fault.Wrap(err, fault.Internal, "build SPIFFE ID")
+		}
+		spiffe = id.String()
+		// The agent and its audit event in one pipelined round trip; a
+		// sub-agent's ancestors are its parent's plus the parent.
+		b := &pgx.Batch{}
+		b.Queue(`INSERT INTO agents (tenant_id, id, task_id, parent_id, ancestors, depth, public_key, scope, created_at, last_seen_at)
+			VALUES ($1, $2, $3, $4, coalesce((SELECT p.ancestors || p.id FROM agents p WHERE p.id = $4), '{}'), $5, $6, $7, $8, $8)`,
+			t.ID, ref.AgentID, task, parent, depth, pub, scope, now)
+		if err := audit.Queue(b, t.ID, audit.Event{Time: now, Type: audit.AgentRegistered, Actor: "agent:" + spiffe,
+			ClientID: clientID, TaskID: task, AgentID: ref.AgentID,
+			Detail: map[string]any{"spiffe_id": spiffe, "depth": depth, "parent_agent_id": parent, "scope": NewScope(scope...).String()}}); err != nil {
+			return err
+		}
+		return tx.SendBatch(ctx, b).Close()
 	})
 	if err != nil {
 		return nil, err
 	}
-	if !ed25519.Verify(pub, nonce, sig) {
+	if badSignature {
 		d := apiDenial(http.StatusUnauthorized, CheckSignature, "signature over the nonce does not verify with the presented key")
 		d.TaskID, d.ClientID, d.AgentID = task, clientID, deref(parent)
 		return nil, d
 	}
-	ref := AgentRef{TrustDomain: t.TrustDomain, ClientID: clientID, TaskID: task, AgentID: uuid.Must(uuid.NewV7())}
-	spiffe, err := ref.SPIFFEID()
-	if err != nil {
-		return nil, fault.Wrap(err, fault.Internal, "build SPIFFE ID")
-	}
-	err = s.db.InTenantTx(ctx, t.ID, func(tx pgx.Tx) error {
-		var ancestors []uuid.UUID
-		if parent != nil {
-			if err := tx.QueryRow(ctx, `SELECT ancestors || id FROM agents WHERE id = $1`, *parent).Scan(&ancestors); err != nil {
-				return err
-			}
-		}
-		if ancestors == nil {
-			ancestors = []uuid.UUID{}
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO agents (tenant_id, id, task_id, parent_id, ancestors, depth, public_key, scope,
-			created_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)`,
-			t.ID, ref.AgentID, task, parent, ancestors, depth, pub, scope, now); err != nil {
-			return err
-		}
-		return audit.Append(ctx, tx, t.ID, audit.Event{Time: now, Type: audit.AgentRegistered, Actor: "agent:" + spiffe.String(),
-			ClientID: clientID, TaskID: task, AgentID: ref.AgentID,
-			Detail: map[string]any{"spiffe_id": spiffe.String(), "depth": depth, "parent_agent_id": parent, "scope": NewScope(scope...).String()}})
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &Registration{AgentID: ref.AgentID, SPIFFEID: spiffe.String(), TaskID: task,
+	return &Registration{AgentID: ref.AgentID, SPIFFEID: spiffe, TaskID: task,
 		Scope: NewScope(scope...).String(), TokenEndpoint: s.TokenEndpoint(t), Depth: depth}, nil
 }
