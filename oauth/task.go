@@ -139,6 +139,27 @@ type taskRow struct {
 	CompletedAt *time.Time
 }
 
+// taskOfAgentTx reads the task and the depth of one of its agents in one
+// round trip.
+func taskOfAgentTx(ctx context.Context, tx pgx.Tx, taskID, agentID uuid.UUID) (*taskRow, int, error) {
+	var r taskRow
+	var scope []string
+	var depth int
+	err := tx.QueryRow(ctx, `SELECT tk.id, tk.client_id, tk.principal, tk.scope, tk.audiences, tk.deadline, tk.created_at,
+		tk.completed_at, a.depth
+		FROM tasks tk JOIN agents a ON a.tenant_id = tk.tenant_id AND a.task_id = tk.id
+		WHERE tk.id = $1 AND a.id = $2`, taskID, agentID).
+		Scan(&r.ID, &r.ClientID, &r.Principal, &scope, &r.Audiences, &r.Deadline, &r.CreatedAt, &r.CompletedAt, &depth)
+	if err == pgx.ErrNoRows {
+		return nil, 0, errNotFound("task")
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	r.Scope = NewScope(scope...)
+	return &r, depth, nil
+}
+
 func taskTx(ctx context.Context, tx pgx.Tx, id uuid.UUID) (*taskRow, error) {
 	var r taskRow
 	var scope []string
@@ -223,17 +244,13 @@ func (s *Service) MintSubAgentLaunchToken(ctx context.Context, t *tenants.Tenant
 	}
 	var lt *LaunchToken
 	err = s.db.InTenantTx(ctx, t.ID, func(tx pgx.Tx) error {
-		task, err := taskTx(ctx, tx, caller.TaskID)
+		task, depth, err := taskOfAgentTx(ctx, tx, caller.TaskID, agentID)
 		if err != nil {
 			return err
 		}
 		now := s.clock.Now()
 		if d := taskUsable(task, now); d != nil {
 			return d
-		}
-		var depth int
-		if err := tx.QueryRow(ctx, `SELECT depth FROM agents WHERE id = $1`, agentID).Scan(&depth); err != nil {
-			return err
 		}
 		var caps TaskGrant
 		if s.policy != nil {
@@ -276,14 +293,17 @@ func (s *Service) insertLaunchToken(ctx context.Context, tx pgx.Tx, t *tenants.T
 	if !notAfter.IsZero() {
 		na = &notAfter
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO launch_tokens (tenant_id, token_hash, task_id, parent_agent_id, depth, scope,
+	// The launch token and its audit event in one pipelined round trip.
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO launch_tokens (tenant_id, token_hash, task_id, parent_agent_id, depth, scope,
 		not_after, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		t.ID, hash, task.ID, nullID(parent), depth, scope.Tokens(), na, now, exp); err != nil {
-		return nil, err
-	}
-	if err := audit.Append(ctx, tx, t.ID, audit.Event{Time: now, Type: audit.LaunchIssued, Actor: actor,
+		t.ID, hash, task.ID, nullID(parent), depth, scope.Tokens(), na, now, exp)
+	if err := audit.Queue(b, t.ID, audit.Event{Time: now, Type: audit.LaunchIssued, Actor: actor,
 		Principal: task.Principal, ClientID: task.ClientID, TaskID: task.ID, AgentID: parent,
 		Detail: map[string]any{"scope": scope.String(), "depth": depth, "launch_token_sha256": base64.RawURLEncoding.EncodeToString(hash)}}); err != nil {
+		return nil, err
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
 	}
 	return &LaunchToken{Token: tok, ExpiresIn: int(exp.Sub(now).Round(time.Second) / time.Second)}, nil
