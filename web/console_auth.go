@@ -2,7 +2,9 @@ package web
 
 import (
 	"crypto/subtle"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -34,7 +36,27 @@ func (s *Server) renderLogin(c echo.Context, status int, email, message string) 
 	if c.Request().Method == http.MethodPost {
 		next = c.FormValue("next")
 	}
-	return render(c, status, ui.Login(ui.LoginProps{Email: email, Error: message, CSRF: token, Next: safeNext(next)}))
+	return render(c, status, ui.Login(ui.LoginProps{Email: email, Error: message, CSRF: token, Next: safeNext(next),
+		Notice: s.transportNotice()}))
+}
+
+// transportNotice warns when the console is served over plain http on an
+// address browsers do not treat as secure: they would drop its Secure
+// session cookie, and every sign-in would seem to fail.
+func (s *Server) transportNotice() string {
+	u, err := url.Parse(s.cfg.BaseURL)
+	if err != nil || u.Scheme != "http" {
+		return ""
+	}
+	host := u.Hostname()
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return ""
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return ""
+	}
+	return "This console is served over plain http at " + u.Host + ": browsers will not keep its session cookie. " +
+		"Serve chit over https and set --base-url to the https address."
 }
 
 // login checks the form's CSRF token against the pre-session cookie, then

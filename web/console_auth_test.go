@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/chitdev/chit/internal/chittest"
+	"github.com/chitdev/chit/internal/pgtest"
 	"github.com/chitdev/chit/tenants/policy"
 	"github.com/chitdev/chit/tenants/users"
 	"github.com/chitdev/chit/ui"
@@ -230,4 +231,19 @@ func TestConsoleAssetsAreFilesWithLongCacheLives(t *testing.T) {
 	for _, path := range []string{"/console/static/", "/console/static/README.md", "/console/static/../assets.go"} {
 		require.Equal(t, http.StatusNotFound, b.Get(path).Status, path)
 	}
+}
+
+func TestLoginWarnsWhenPlainHTTPWouldLoseTheCookie(t *testing.T) {
+	t.Parallel()
+	local := chittest.Start(t)
+	require.Zero(t, local.Browser().Get("/console/login").TestID("login-notice").Length(), "loopback http is a secure context")
+
+	db, _ := pgtest.Open(t)
+	public := chittest.StartWith(t, db, chittest.Options{BaseURL: "http://chit.example.com"})
+	notice := public.Browser().Get("/console/login").TestID("login-notice")
+	require.Equal(t, 1, notice.Length())
+	require.Contains(t, notice.Text(), "https")
+
+	secure := chittest.StartWith(t, db, chittest.Options{BaseURL: "https://chit.example.com"})
+	require.Zero(t, secure.Browser().Get("/console/login").TestID("login-notice").Length())
 }
