@@ -198,6 +198,9 @@ func (s *Server) policyRevoke(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, pathsOf(c).page("policies?"+url.Values{"client": {r.ClientID}, "done": {"revoked"}}.Encode()))
 }
 
+// keysPerPage is how many signing keys one page lists.
+const keysPerPage = 20
+
 func (s *Server) keysPage(c echo.Context) error {
 	cc := consoleOf(c)
 	keys, err := s.console.AllKeys(c.Request().Context(), cc.tenant.ID)
@@ -208,6 +211,20 @@ func (s *Server) keysPage(c echo.Context) error {
 	p := ui.KeysProps{Shell: withDone(s.shell(c, "Signing keys", ui.NavKeys), c), JWKSHref: "/t/" + cc.tenant.Slug.String() + "/jwks.json"}
 	if cc.role.Can(policy.RotateKeys) {
 		p.RotateHref = pathsOf(c).page("keys/rotate")
+	}
+	// Newest first, a page at a time; the cursor is the last kid shown.
+	if after := c.QueryParam("after"); after != "" {
+		p.First = "?"
+		for i, k := range keys {
+			if k.KeyID == after {
+				keys = keys[i+1:]
+				break
+			}
+		}
+	}
+	if len(keys) > keysPerPage {
+		keys = keys[:keysPerPage]
+		p.Next = "?" + url.Values{"after": {keys[len(keys)-1].KeyID}}.Encode()
 	}
 	for _, k := range keys {
 		row := ui.KeyRow{KID: k.KeyID, Status: "active", StatusLabel: "active, signing", CreatedAt: k.CreatedAt}

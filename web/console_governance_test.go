@@ -269,3 +269,34 @@ func TestPoliciesPageThroughEveryClientOnce(t *testing.T) {
 	require.Equal(t, 1, one.TestID("policy-client").Length())
 	require.Zero(t, one.TestID("next-page").Length())
 }
+
+func TestKeysPageThroughEveryKeyOnce(t *testing.T) {
+	t.Parallel()
+	env := chittest.Start(t)
+	acme := env.NewTenant("acme", nil, nil)
+	for range 22 {
+		_, _, err := env.Tenants.RotateKey(context.Background(), "acme")
+		require.NoError(t, err)
+	}
+	b := env.Browser()
+	b.Login(acme.ConsoleUser(policy.RoleViewer), chittest.ConsolePassword)
+
+	var kids []string
+	next := "/console/t/acme/keys"
+	for pages := 1; next != ""; pages++ {
+		require.LessOrEqual(t, pages, 2)
+		p := b.Get(next)
+		require.Equal(t, http.StatusOK, p.Status)
+		p.TestID("key").Each(func(_ int, s *goquerySelection) { kids = append(kids, s.AttrOr("data-kid", "")) })
+		next = ""
+		if href, ok := p.TestID("next-page").Attr("href"); ok {
+			next = "/console/t/acme/keys" + href
+		}
+	}
+	require.Len(t, kids, 23)
+	seen := map[string]bool{}
+	for _, k := range kids {
+		require.False(t, seen[k], "key %s listed twice", k)
+		seen[k] = true
+	}
+}
