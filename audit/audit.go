@@ -46,6 +46,10 @@ const (
 	ConsoleUserAdded Type = "console.user_added"
 	ConsoleLogin     Type = "console.login"
 	ConsoleLogout    Type = "console.logout"
+	// An operator disabled a console user, or set a new password for one;
+	// either ends every session of the user.
+	ConsoleUserDisabled Type = "console.user_disabled"
+	ConsolePasswordSet  Type = "console.password_set"
 	// Exported: a console user downloaded part of the trail.
 	Exported Type = "audit.exported"
 )
@@ -53,7 +57,7 @@ const (
 // Types lists every event type, for filters.
 var Types = []Type{TenantCreated, TenantUpdated, KeyRotated, ClientCreated, PolicyGranted, PolicyRevoked,
 	TaskCreated, TaskCompleted, LaunchIssued, ChallengeIssued, AgentRegistered, TokenIssued, TokenRenewed,
-	Revoked, Introspected, Denied, ConsoleUserAdded, ConsoleLogin, ConsoleLogout, Exported}
+	Revoked, Introspected, Denied, ConsoleUserAdded, ConsoleLogin, ConsoleLogout, ConsoleUserDisabled, ConsolePasswordSet, Exported}
 
 // Outcome of the operation.
 type Outcome string

@@ -19,7 +19,7 @@ import (
 
 func (a *app) userCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "user", Short: "Manage console users"}
-	cmd.AddCommand(a.userCreateCommand())
+	cmd.AddCommand(a.userCreateCommand(), a.userListCommand(), a.userDisableCommand(), a.userPasswordCommand())
 	return cmd
 }
 
@@ -42,7 +42,7 @@ func (a *app) userCreateCommand() *cobra.Command {
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
-			svc, t, done, err := a.userService(ctx, tenant)
+			svc, _, t, done, err := a.userService(ctx, tenant)
 			if err != nil {
 				return err
 			}
@@ -105,28 +105,145 @@ func (a *app) readPassword(file string) (string, error) {
 	return line, nil
 }
 
-// userService resolves the tenant and opens the user service (with the
-// governance it keeps roles in); done releases both.
-func (a *app) userService(ctx context.Context, slug string) (*users.Service, *tenants.Tenant, func(), error) {
+// userService resolves the tenant (none when slug is empty) and opens the
+// user service with the governance it keeps roles in; done releases both.
+func (a *app) userService(ctx context.Context, slug string) (*users.Service, *policy.Service, *tenants.Tenant, func(), error) {
 	tsvc, tdone, err := a.tenantService(ctx, false)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	t, err := tsvc.BySlug(ctx, slug)
-	if err != nil {
-		tdone()
-		return nil, nil, nil, err
+	var t *tenants.Tenant
+	if slug != "" {
+		if t, err = tsvc.BySlug(ctx, slug); err != nil {
+			tdone()
+			return nil, nil, nil, nil, err
+		}
 	}
 	gov, err := policy.New(ctx, tsvc.DB(), clock.System, a.logger())
 	if err != nil {
 		tdone()
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	svc, err := users.New(users.Config{DB: tsvc.DB(), Clock: clock.System, Roles: gov})
 	if err != nil {
 		gov.Close()
 		tdone()
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	return svc, t, func() { gov.Close(); tdone() }, nil
+	return svc, gov, t, func() { gov.Close(); tdone() }, nil
+}
+
+func (a *app) userListCommand() *cobra.Command {
+	var tenant string
+	cmd := &cobra.Command{
+		Use:   "list --tenant T",
+		Short: "List a tenant's console users and their roles",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			svc, gov, t, done, err := a.userService(cmd.Context(), tenant)
+			if err != nil {
+				return err
+			}
+			defer done()
+			members, err := svc.Members(cmd.Context(), t.ID)
+			if err != nil {
+				return err
+			}
+			type view struct {
+				UserID   string `json:"user_id"`
+				Email    string `json:"email"`
+				Role     string `json:"role"`
+				Disabled bool   `json:"disabled"`
+			}
+			views := make([]view, 0, len(members))
+			var b strings.Builder
+			for _, m := range members {
+				role, _ := gov.ConsoleRole(t.ID, m.ID.String())
+				v := view{UserID: m.ID.String(), Email: string(m.Email), Role: string(role), Disabled: m.Disabled}
+				views = append(views, v)
+				state := ""
+				if m.Disabled {
+					state = "  (disabled)"
+				}
+				fmt.Fprintf(&b, "%s  %-8s %s%s\n", v.UserID, orNone(v.Role), v.Email, state)
+			}
+			return a.print(views, b.String())
+		},
+	}
+	cmd.Flags().StringVar(&tenant, "tenant", "", "tenant slug (required)")
+	_ = cmd.MarkFlagRequired("tenant")
+	return cmd
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+func (a *app) userDisableCommand() *cobra.Command {
+	var email string
+	cmd := &cobra.Command{
+		Use:   "disable --email E",
+		Short: "Disable a console user: their sessions end now and no sign-in succeeds again",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			addr, err := users.ParseEmail(email)
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			svc, _, _, done, err := a.userService(cmd.Context(), "")
+			if err != nil {
+				return err
+			}
+			defer done()
+			u, err := svc.Disable(cmd.Context(), addr, "operator:cli")
+			if err != nil {
+				return err
+			}
+			return a.print(map[string]any{"user_id": u.ID, "email": string(u.Email), "disabled": true},
+				fmt.Sprintf("disabled console user %s (%s); their sessions have ended\n", u.Email, u.ID))
+		},
+	}
+	cmd.Flags().StringVar(&email, "email", "", "the user's e-mail address (required)")
+	_ = cmd.MarkFlagRequired("email")
+	return cmd
+}
+
+func (a *app) userPasswordCommand() *cobra.Command {
+	var email, passwordFile string
+	cmd := &cobra.Command{
+		Use:   "password --email E",
+		Short: "Set a console user's password (stdin or --password-file); their sessions end and any lock clears",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			addr, err := users.ParseEmail(email)
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			password, err := a.readPassword(passwordFile)
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			if err := users.CheckPassword(password); err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			svc, _, _, done, err := a.userService(cmd.Context(), "")
+			if err != nil {
+				return err
+			}
+			defer done()
+			u, err := svc.SetPassword(cmd.Context(), addr, password, "operator:cli")
+			if err != nil {
+				return err
+			}
+			return a.print(map[string]any{"user_id": u.ID, "email": string(u.Email)},
+				fmt.Sprintf("new password set for %s (%s); their sessions have ended\n", u.Email, u.ID))
+		},
+	}
+	cmd.Flags().StringVar(&email, "email", "", "the user's e-mail address (required)")
+	cmd.Flags().StringVar(&passwordFile, "password-file", "", "read the password from this file's first line instead of standard input")
+	_ = cmd.MarkFlagRequired("email")
+	return cmd
 }

@@ -118,3 +118,47 @@ func TestMakeRunCreatesTheDemoAdminOnce(t *testing.T) {
 	require.NotContains(t, again.String(), m[1])
 	require.Contains(t, again.String(), string(demoAdmin))
 }
+
+func TestUserListDisableAndPassword(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	code, _, stderr := b.run(t, "migrate")
+	require.Equal(t, 0, code, stderr)
+	code, _, stderr = b.run(t, "tenant", "create", "acme", "--trust-domain", "acme.example")
+	require.Equal(t, 0, code, stderr)
+	for _, u := range []struct{ email, role string }{{"ana@acme.example", "admin"}, {"vic@acme.example", "viewer"}} {
+		code, _, stderr = b.runIn(t, "a long enough passphrase\n", "user", "create", "--tenant", "acme", "--email", u.email, "--role", u.role)
+		require.Equal(t, 0, code, stderr)
+	}
+
+	code, out, stderr := b.run(t, "user", "list", "--tenant", "acme", "--json")
+	require.Equal(t, 0, code, stderr)
+	var list []struct {
+		Email    string `json:"email"`
+		Role     string `json:"role"`
+		Disabled bool   `json:"disabled"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &list))
+	require.Len(t, list, 2)
+	require.Equal(t, "ana@acme.example", list[0].Email)
+	require.Equal(t, "admin", list[0].Role)
+	require.Equal(t, "viewer", list[1].Role)
+
+	// A new password: the old one stops working, the new one works.
+	code, _, stderr = b.runIn(t, "the replacement passphrase\n", "user", "password", "--email", "vic@acme.example")
+	require.Equal(t, 0, code, stderr)
+	require.Error(t, b.login(t, "vic@acme.example", "a long enough passphrase"))
+	require.NoError(t, b.login(t, "vic@acme.example", "the replacement passphrase"))
+	code, _, _ = b.runIn(t, "short\n", "user", "password", "--email", "vic@acme.example")
+	require.Equal(t, 2, code, "a too short password is refused")
+
+	// Disabled: no sign-in, and the listing says so.
+	code, _, stderr = b.run(t, "user", "disable", "--email", "vic@acme.example")
+	require.Equal(t, 0, code, stderr)
+	require.Error(t, b.login(t, "vic@acme.example", "the replacement passphrase"))
+	code, out, _ = b.run(t, "user", "list", "--tenant", "acme")
+	require.Equal(t, 0, code)
+	require.Contains(t, out, "vic@acme.example  (disabled)")
+	code, _, _ = b.run(t, "user", "disable", "--email", "nobody@acme.example")
+	require.NotEqual(t, 0, code)
+}

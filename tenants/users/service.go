@@ -461,3 +461,92 @@ func (s *Service) EmailsIn(ctx context.Context, tenantID uuid.UUID, ids []uuid.U
 	})
 	return out, err
 }
+
+// Disable refuses every future sign-in of the user and ends their sessions
+// at once (offboarding). Disabling a disabled user changes nothing.
+func (s *Service) Disable(ctx context.Context, email Email, actor string) (User, error) {
+	u, err := s.ByEmail(ctx, email)
+	if err != nil {
+		return User{}, err
+	}
+	now := s.cfg.Clock.Now().Truncate(time.Microsecond)
+	err = s.cfg.DB.InTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE console_users SET disabled_at = $2 WHERE id = $1 AND disabled_at IS NULL`, u.ID, now)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		ended, err := endSessions(ctx, tx, u.ID, now)
+		if err != nil {
+			return err
+		}
+		_, err = appendInTenants(ctx, tx, u.ID, audit.Event{Time: now, Type: audit.ConsoleUserDisabled, Actor: actor,
+			Detail: map[string]any{"user": u.ID.String(), "sessions_ended": ended}})
+		return err
+	})
+	return u, err
+}
+
+// SetPassword gives the user a new password (an operator's reset), clears
+// any lockout and ends every session, so a stolen session or password stops
+// working at once.
+func (s *Service) SetPassword(ctx context.Context, email Email, password, actor string) (User, error) {
+	if err := CheckPassword(password); err != nil {
+		return User{}, err
+	}
+	u, err := s.ByEmail(ctx, email)
+	if err != nil {
+		return User{}, err
+	}
+	hash, err := hashPassword(password)
+	if err != nil {
+		return User{}, err
+	}
+	now := s.cfg.Clock.Now().Truncate(time.Microsecond)
+	err = s.cfg.DB.InTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE console_users SET password_hash = $2, failed_logins = 0, locked_until = NULL
+			WHERE id = $1`, u.ID, hash); err != nil {
+			return err
+		}
+		ended, err := endSessions(ctx, tx, u.ID, now)
+		if err != nil {
+			return err
+		}
+		_, err = appendInTenants(ctx, tx, u.ID, audit.Event{Time: now, Type: audit.ConsolePasswordSet, Actor: actor,
+			Detail: map[string]any{"user": u.ID.String(), "sessions_ended": ended}})
+		return err
+	})
+	return u, err
+}
+
+func endSessions(ctx context.Context, tx pgx.Tx, userID uuid.UUID, now time.Time) (int64, error) {
+	tag, err := tx.Exec(ctx, `UPDATE console_sessions SET ended_at = $2 WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2`,
+		userID, now)
+	return tag.RowsAffected(), err
+}
+
+// Member is a console user of a tenant.
+type Member struct {
+	User
+	Disabled bool
+}
+
+// Members lists the tenant's console users, by address.
+func (s *Service) Members(ctx context.Context, tenantID uuid.UUID) ([]Member, error) {
+	var list []Member
+	err := s.cfg.DB.InTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT u.id, u.email, u.created_at, u.disabled_at IS NOT NULL FROM console_users u
+			JOIN console_memberships m ON m.user_id = u.id AND m.tenant_id = $1 ORDER BY u.email_key`, tenantID)
+		if err != nil {
+			return err
+		}
+		list, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Member, error) {
+			var m Member
+			var addr string
+			err := r.Scan(&m.ID, &addr, &m.CreatedAt, &m.Disabled)
+			m.Email = Email(addr)
+			return m, err
+		})
+		return err
+	})
+	return list, err
+}

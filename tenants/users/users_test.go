@@ -258,3 +258,61 @@ func TestCreateRefusesBadInputAndChangesNothing(t *testing.T) {
 	}))
 	require.Zero(t, n)
 }
+
+func TestDisablingAUserEndsTheirSessionsAndSignIns(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	u := b.create(t, "leaver@example.com", policy.RoleAdmin)
+	stay := b.create(t, "stayer@example.com", policy.RoleViewer)
+	s1, err := b.users.Login(ctx, "leaver@example.com", goodPassword)
+	require.NoError(t, err)
+	s2, err := b.users.Login(ctx, "stayer@example.com", goodPassword)
+	require.NoError(t, err)
+
+	_, err = b.users.Disable(ctx, "LEAVER@example.com", "operator:cli")
+	require.NoError(t, err)
+	_, err = b.users.Session(ctx, s1.Token())
+	require.Equal(t, fault.Unauthenticated, fault.KindOf(err), "the open session ends at once")
+	_, err = b.users.Login(ctx, "leaver@example.com", goodPassword)
+	require.ErrorIs(t, err, users.ErrLogin, "and no new one opens")
+	_, err = b.users.Session(ctx, s2.Token())
+	require.NoError(t, err, "other users are untouched")
+	require.Equal(t, 1, b.events(t, b.tenant, "console.user_disabled", "success"))
+
+	members, err := b.users.Members(ctx, b.tenant)
+	require.NoError(t, err)
+	require.Len(t, members, 2)
+	require.Equal(t, u.ID, members[0].ID)
+	require.True(t, members[0].Disabled)
+	require.Equal(t, stay.ID, members[1].ID)
+	require.False(t, members[1].Disabled)
+
+	_, err = b.users.Disable(ctx, "nobody@example.com", "operator:cli")
+	require.Equal(t, fault.NotFound, fault.KindOf(err))
+}
+
+func TestANewPasswordEndsSessionsAndClearsTheLock(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	b.create(t, "reset@example.com", policy.RoleViewer)
+	s, err := b.users.Login(ctx, "reset@example.com", goodPassword)
+	require.NoError(t, err)
+	for range users.DefaultMaxAttempts {
+		_, _ = b.users.Login(ctx, "reset@example.com", "wrong password guess")
+	}
+
+	_, err = b.users.SetPassword(ctx, "reset@example.com", "short", "operator:cli")
+	require.Equal(t, fault.Invalid, fault.KindOf(err))
+	_, err = b.users.SetPassword(ctx, "reset@example.com", "a brand new passphrase", "operator:cli")
+	require.NoError(t, err)
+
+	_, err = b.users.Session(ctx, s.Token())
+	require.Equal(t, fault.Unauthenticated, fault.KindOf(err), "sessions opened with the old password end")
+	_, err = b.users.Login(ctx, "reset@example.com", goodPassword)
+	require.ErrorIs(t, err, users.ErrLogin)
+	_, err = b.users.Login(ctx, "reset@example.com", "a brand new passphrase")
+	require.NoError(t, err, "the lock is cleared and the new password works")
+	require.Equal(t, 1, b.events(t, b.tenant, "console.password_set", "success"))
+}
