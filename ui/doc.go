@@ -37,7 +37,8 @@
 // Text: muted, small, mono, nowrap, truncate (ellipsis at 28ch; put the full
 // text in title), visually-hidden (for screen readers only).
 //
-// Forms: form (a vertical form), field (label + input + <p class="hint"> or
+// Forms: form (a vertical form), inline-form (a select and its button in a
+// table cell), field (label + input + <p class="hint"> or
 // <p class="field-error">), check (checkbox with label), form-actions (the
 // button row), filters (an inline GET form of filters above a table; its
 // fields are .field too). Inputs, selects and textareas are styled bare;

@@ -28,6 +28,7 @@ func (s *Server) governancePages(g *echo.Group) {
 	g.POST("/policies/grant", s.policyGrant, edit)
 	g.GET("/policies/revoke", s.policyRevokePage, edit)
 	g.POST("/policies/revoke", s.policyRevoke, edit)
+	g.POST("/policies/users/role", s.consoleUserRole, edit)
 	g.GET("/keys", s.keysPage, view)
 	g.GET("/keys/rotate", s.keyRotatePage, rotate)
 	g.POST("/keys/rotate", s.keyRotate, rotate)
@@ -42,6 +43,7 @@ var doneMessages = map[string]string{
 	"granted": "Grant added. Every replica enforces it from the next request.",
 	"revoked": "Rule revoked. Every replica enforces it from the next request.",
 	"rotated": "New signing key active. The previous key stays published until its last token expires.",
+	"role":    "Role changed. It applies to the user's next page.",
 }
 
 func withDone(sh ui.Shell, c echo.Context) ui.Shell {
@@ -109,7 +111,62 @@ func (s *Server) policiesPage(c echo.Context) error {
 		sort.SliceStable(rs, func(i, j int) bool { return rs[i].Kind < rs[j].Kind })
 		p.Clients = append(p.Clients, ui.PolicyClient{ID: cl.ID, Name: cl.Name, Kind: string(cl.Kind), Rules: rs})
 	}
+	members, err := s.console.Users.Members(ctx, cc.tenant.ID)
+	if err != nil {
+		return err
+	}
+	p.RolePath = pathsOf(c).page("policies/users/role")
+	for _, m := range members {
+		role, _ := s.console.Policy.ConsoleRole(cc.tenant.ID, m.ID.String())
+		p.Users = append(p.Users, ui.ConsoleUserRow{ID: m.ID.String(), Email: string(m.Email), Role: string(role),
+			Disabled: m.Disabled, CanChange: canEdit && m.ID != cc.sess.User.ID})
+	}
 	return render(c, http.StatusOK, ui.Policies(p))
+}
+
+// consoleUserRole gives a console user of the tenant exactly one role, or
+// none (no access). An admin cannot change their own role: nobody locks
+// themselves out by mistake, and a tenant keeps its admin.
+func (s *Server) consoleUserRole(c echo.Context) error {
+	ctx, cc := c.Request().Context(), consoleOf(c)
+	userID, err := uuid.Parse(c.FormValue("user"))
+	if err != nil {
+		return fault.New(fault.NotFound, "No such console user.")
+	}
+	if userID == cc.sess.User.ID {
+		return fault.New(fault.Forbidden, "You cannot change your own role; ask another admin.")
+	}
+	var want policy.Role
+	if v := c.FormValue("role"); v != "" {
+		if want, err = policy.ParseRole(v); err != nil {
+			return err
+		}
+	}
+	members, err := s.console.Users.Members(ctx, cc.tenant.ID)
+	if err != nil {
+		return err
+	}
+	member := false
+	for _, m := range members {
+		member = member || m.ID == userID
+	}
+	if !member {
+		return fault.New(fault.NotFound, "No such console user.")
+	}
+	id := userID.String()
+	if want != "" {
+		if err := s.console.Policy.AssignRole(ctx, cc.tenant.ID, id, want, cc.actor()); err != nil {
+			return err
+		}
+	}
+	for _, r := range []policy.Role{policy.RoleAdmin, policy.RoleAuditor, policy.RoleViewer} {
+		if r != want && s.console.Policy.HasRole(cc.tenant.ID, id, r) {
+			if err := s.console.Policy.RevokeRole(ctx, cc.tenant.ID, id, r, cc.actor()); err != nil {
+				return err
+			}
+		}
+	}
+	return c.Redirect(http.StatusSeeOther, pathsOf(c).page("policies?done=role"))
 }
 
 func (s *Server) policyGrant(c echo.Context) error {

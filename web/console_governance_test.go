@@ -300,3 +300,54 @@ func TestKeysPageThroughEveryKeyOnce(t *testing.T) {
 		seen[k] = true
 	}
 }
+
+func TestAdminSetsConsoleRolesButNotTheirOwn(t *testing.T) {
+	t.Parallel()
+	env := chittest.Start(t)
+	acme := env.NewTenant("acme", nil, nil)
+	bravo := env.NewTenant("bravo", nil, nil)
+	admin := acme.ConsoleUser(policy.RoleAdmin)
+	viewer := acme.ConsoleUser(policy.RoleViewer)
+	outsider := bravo.ConsoleUser(policy.RoleViewer)
+	idOf := func(email string) string {
+		u, err := env.Users.ByEmail(context.Background(), usersEmail(email))
+		require.NoError(t, err)
+		return u.ID.String()
+	}
+
+	vb := env.Browser()
+	vb.Login(viewer, chittest.ConsolePassword)
+	require.Equal(t, http.StatusForbidden, vb.Get("/console/t/acme/audit").Status)
+	require.Equal(t, http.StatusForbidden, vb.Post("/console/t/acme/policies/users/role", url.Values{"user": {idOf(admin)}, "role": {"viewer"}}).Status,
+		"a viewer changes no role")
+
+	b := env.Browser()
+	b.Login(admin, chittest.ConsolePassword)
+	page := b.Get("/console/t/acme/policies")
+	rows := page.TestID("console-user")
+	require.Equal(t, 2, rows.Length())
+	self := page.Doc.Find(`[data-testid="console-user"][data-user="` + idOf(admin) + `"]`)
+	require.Equal(t, "admin", self.AttrOr("data-role", ""))
+	require.Zero(t, self.Find(`[data-testid="role-form"]`).Length(), "no form to change one's own role")
+
+	require.Equal(t, http.StatusForbidden, b.Post("/console/t/acme/policies/users/role", url.Values{"csrf": {"x"}, "user": {idOf(viewer)}, "role": {"auditor"}}).Status)
+	done := b.Post("/console/t/acme/policies/users/role", url.Values{"user": {idOf(viewer)}, "role": {"auditor"}})
+	require.Equal(t, http.StatusSeeOther, done.Status, done.Body)
+	require.Equal(t, http.StatusOK, vb.Get("/console/t/acme/audit").Status, "the new role applies to the next page")
+	role, _ := env.Policy.ConsoleRole(acme.T.ID, idOf(viewer))
+	require.Equal(t, policy.RoleAuditor, role)
+	require.Contains(t, auditActors(t, env, acme.T.ID, audit.PolicyGranted), userActor(t, env, admin))
+
+	done = b.Post("/console/t/acme/policies/users/role", url.Values{"user": {idOf(viewer)}, "role": {""}})
+	require.Equal(t, http.StatusSeeOther, done.Status, done.Body)
+	require.Equal(t, http.StatusNotFound, vb.Get("/console/t/acme/").Status, "no role, no tenant")
+
+	require.Equal(t, http.StatusForbidden, b.Post("/console/t/acme/policies/users/role", url.Values{"user": {idOf(admin)}, "role": {"viewer"}}).Status,
+		"an admin does not demote themselves")
+	require.Equal(t, http.StatusNotFound, b.Post("/console/t/acme/policies/users/role", url.Values{"user": {idOf(outsider)}, "role": {"admin"}}).Status,
+		"another tenant's user is not found")
+	_, ok := env.Policy.ConsoleRole(acme.T.ID, idOf(outsider))
+	require.False(t, ok)
+	role, _ = env.Policy.ConsoleRole(acme.T.ID, idOf(admin))
+	require.Equal(t, policy.RoleAdmin, role)
+}
