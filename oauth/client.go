@@ -178,16 +178,12 @@ func (s *Service) useAssertionID(ctx context.Context, tx pgx.Tx, t *tenants.Tena
 
 func errNotFound(what string) error { return fault.New(fault.NotFound, "no such %s", what) }
 
-// Clients lists the tenant's enabled clients by id, at most limit of them
-// after the id after ("" from the start); limit <= 0 lists them all.
-func (s *Service) Clients(ctx context.Context, t *tenants.Tenant, after string, limit int) ([]Client, error) {
-	if limit <= 0 {
-		limit = -1
-	}
+// Clients lists the tenant's enabled clients, by id in byte order.
+func (s *Service) Clients(ctx context.Context, t *tenants.Tenant) ([]Client, error) {
 	var list []Client
 	err := s.db.InTenantTx(ctx, t.ID, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT id, kind, name, public_key, created_at FROM clients
-			WHERE disabled_at IS NULL AND id > $1 ORDER BY id LIMIT nullif($2, -1)`, after, limit)
+			WHERE disabled_at IS NULL ORDER BY id COLLATE "C"`)
 		if err != nil {
 			return err
 		}

@@ -58,15 +58,17 @@ const policyClientsPerPage = 20
 
 func (s *Server) policiesPage(c echo.Context) error {
 	ctx, cc := c.Request().Context(), consoleOf(c)
-	all, err := s.deps.OAuth.Clients(ctx, cc.tenant, "", 0)
+	// One read serves the grant form (every orchestrator) and the page of
+	// clients (by id; the cursor is the last id shown).
+	all, err := s.deps.OAuth.Clients(ctx, cc.tenant)
 	if err != nil {
 		return err
 	}
-	// Clients are paged by id; the cursor is the last id shown.
 	after := c.QueryParam("after")
-	clients, err := s.deps.OAuth.Clients(ctx, cc.tenant, after, policyClientsPerPage+1)
-	if err != nil {
-		return err
+	clients := all
+	if after != "" {
+		i := sort.Search(len(all), func(i int) bool { return all[i].ID > after })
+		clients = all[i:]
 	}
 	rules, err := s.console.Policy.List(ctx, cc.tenant.ID)
 	if err != nil {
@@ -188,7 +190,7 @@ func (s *Server) policyGrant(c echo.Context) error {
 // requireOrchestrator answers 404 unless client is one of the tenant's
 // orchestrators.
 func (s *Server) requireOrchestrator(c echo.Context, client string) error {
-	clients, err := s.deps.OAuth.Clients(c.Request().Context(), consoleOf(c).tenant, "", 0)
+	clients, err := s.deps.OAuth.Clients(c.Request().Context(), consoleOf(c).tenant)
 	if err != nil {
 		return err
 	}
