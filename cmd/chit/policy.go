@@ -208,21 +208,31 @@ func (a *app) policyListCommand() *cobra.Command {
 // policyService resolves the tenant and opens the policy service on the
 // tenant service's pool; done releases both.
 func (a *app) policyService(ctx context.Context, slug string) (*policy.Service, *tenants.Tenant, func(), error) {
+	_, svc, t, done, err := a.openGovernance(ctx, slug)
+	return svc, t, done, err
+}
+
+// openGovernance opens the tenant service and the policy service on its
+// pool, and resolves the tenant (none when slug is empty); done releases
+// both.
+func (a *app) openGovernance(ctx context.Context, slug string) (*tenants.Service, *policy.Service, *tenants.Tenant, func(), error) {
 	tsvc, tdone, err := a.tenantService(ctx, false)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	t, err := tsvc.BySlug(ctx, slug)
-	if err != nil {
-		tdone()
-		return nil, nil, nil, err
+	var t *tenants.Tenant
+	if slug != "" {
+		if t, err = tsvc.BySlug(ctx, slug); err != nil {
+			tdone()
+			return nil, nil, nil, nil, err
+		}
 	}
 	svc, err := policy.New(ctx, tsvc.DB(), clock.System, a.logger())
 	if err != nil {
 		tdone()
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	return svc, t, func() { svc.Close(); tdone() }, nil
+	return tsvc, svc, t, func() { svc.Close(); tdone() }, nil
 }
 
 // policyChangeView is a grant or revoke as the CLI prints it.

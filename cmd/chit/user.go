@@ -108,29 +108,16 @@ func (a *app) readPassword(file string) (string, error) {
 // userService resolves the tenant (none when slug is empty) and opens the
 // user service with the governance it keeps roles in; done releases both.
 func (a *app) userService(ctx context.Context, slug string) (*users.Service, *policy.Service, *tenants.Tenant, func(), error) {
-	tsvc, tdone, err := a.tenantService(ctx, false)
+	tsvc, gov, t, done, err := a.openGovernance(ctx, slug)
 	if err != nil {
-		return nil, nil, nil, nil, err
-	}
-	var t *tenants.Tenant
-	if slug != "" {
-		if t, err = tsvc.BySlug(ctx, slug); err != nil {
-			tdone()
-			return nil, nil, nil, nil, err
-		}
-	}
-	gov, err := policy.New(ctx, tsvc.DB(), clock.System, a.logger())
-	if err != nil {
-		tdone()
 		return nil, nil, nil, nil, err
 	}
 	svc, err := users.New(users.Config{DB: tsvc.DB(), Clock: clock.System, Roles: gov})
 	if err != nil {
-		gov.Close()
-		tdone()
+		done()
 		return nil, nil, nil, nil, err
 	}
-	return svc, gov, t, func() { gov.Close(); tdone() }, nil
+	return svc, gov, t, done, nil
 }
 
 func (a *app) userListCommand() *cobra.Command {
