@@ -79,12 +79,22 @@ func (s *Server) shell(c echo.Context, title, active string) ui.Shell {
 	cc := consoleOf(c)
 	sh := ui.Shell{Title: title, Tenant: cc.tenant.Slug.String(), UserEmail: string(cc.sess.User.Email),
 		Role: string(cc.role), CSRF: cc.sess.CSRF(), Active: active}
-	for _, m := range cc.sess.Memberships {
-		if _, ok := s.console.Policy.ConsoleRole(m.TenantID, cc.sess.User.ID.String()); ok {
-			sh.Tenants = append(sh.Tenants, ui.TenantLink{Slug: m.Slug, Current: m.TenantID == cc.tenant.ID})
-		}
+	for _, m := range s.visibleTenants(cc.sess) {
+		sh.Tenants = append(sh.Tenants, ui.TenantLink{Slug: m.Slug, Current: m.TenantID == cc.tenant.ID})
 	}
 	return sh
+}
+
+// visibleTenants are the user's memberships where they hold a role: a
+// membership without one shows nothing.
+func (s *Server) visibleTenants(sess *users.Session) []users.Membership {
+	var out []users.Membership
+	for _, m := range sess.Memberships {
+		if _, ok := s.console.Policy.ConsoleRole(m.TenantID, sess.User.ID.String()); ok {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func (s *Server) consoleRoutes() {
@@ -116,11 +126,14 @@ func (s *Server) consoleRoutes() {
 // scripts.
 func consoleHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		h := c.Response().Header()
-		h.Set("Content-Security-Policy", consoleCSP)
-		h.Set("Cache-Control", "no-store")
+		setConsoleHeaders(c.Response().Header())
 		return next(c)
 	}
+}
+
+func setConsoleHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", consoleCSP)
+	h.Set("Cache-Control", "no-store")
 }
 
 // sameOrigin refuses a state-changing request that a browser says came from
@@ -268,11 +281,8 @@ func allow(p policy.Permission) echo.MiddlewareFunc {
 }
 
 func (s *Server) consoleHome(c echo.Context) error {
-	cc := consoleOf(c)
-	for _, m := range cc.sess.Memberships {
-		if _, ok := s.console.Policy.ConsoleRole(m.TenantID, cc.sess.User.ID.String()); ok {
-			return c.Redirect(http.StatusSeeOther, consolePrefix+"/t/"+m.Slug+"/")
-		}
+	if visible := s.visibleTenants(consoleOf(c).sess); len(visible) > 0 {
+		return c.Redirect(http.StatusSeeOther, ui.TenantPath(visible[0].Slug, ""))
 	}
 	return fault.New(fault.Forbidden, "Your account has no role in any tenant yet. Ask an administrator to give you one.")
 }
@@ -294,7 +304,7 @@ func (s *Server) consoleError(c echo.Context, p *Problem) {
 		_ = s.toLogin(c)
 		return
 	}
-	_ = consoleHeaders(func(echo.Context) error { return nil })(c)
+	setConsoleHeaders(c.Response().Header())
 	props := ui.ErrorProps{Status: p.Status, Title: p.Title, Detail: p.Detail}
 	// Inside a tenant the user may see, the error keeps the console around it.
 	if cc := consoleOf(c); cc != nil && cc.tenant != nil {
