@@ -334,6 +334,10 @@ func (s *Server) auditPage(c echo.Context) error {
 	for _, t := range audit.Types {
 		p.Types = append(p.Types, string(t))
 	}
+	// Paging and verify links keep the filters, never a request to verify
+	// again (it walks the whole chain).
+	base := copyQuery(q)
+	base.Del("verify")
 	f, err := auditFilter(q)
 	if err != nil {
 		p.Filter.Error = fault.Message(err)
@@ -359,18 +363,18 @@ func (s *Server) auditPage(c echo.Context) error {
 				p.Events[i].ActorName = names[p.Events[i].Actor]
 			}
 			if page.NextCursor != "" {
-				next := cloneValues(q)
+				next := copyQuery(base)
 				next.Set("cursor", page.NextCursor)
 				p.Next = "?" + next.Encode()
 			}
 		}
 		if q.Get("cursor") != "" {
-			first := cloneValues(q)
+			first := copyQuery(base)
 			first.Del("cursor")
 			p.First = "?" + first.Encode()
 		}
 	}
-	verify := cloneValues(q)
+	verify := copyQuery(base)
 	verify.Set("verify", "1")
 	p.Chain, err = s.chainStatus(c, q.Get("verify") == "1")
 	if err != nil {
@@ -380,15 +384,6 @@ func (s *Server) auditPage(c echo.Context) error {
 	return render(c, http.StatusOK, ui.Audit(p))
 }
 
-func cloneValues(v url.Values) url.Values {
-	out := url.Values{}
-	for k, vs := range v {
-		if k != "verify" {
-			out[k] = append([]string(nil), vs...)
-		}
-	}
-	return out
-}
 
 // auditFilter reads the filter form. Times are the browser's
 // datetime-local values, taken as UTC, or RFC 3339.
