@@ -384,7 +384,6 @@ func (s *Server) auditPage(c echo.Context) error {
 	return render(c, http.StatusOK, ui.Audit(p))
 }
 
-
 // auditFilter reads the filter form. Times are the browser's
 // datetime-local values, taken as UTC, or RFC 3339.
 func auditFilter(q url.Values) (audit.Filter, error) {
